@@ -1,0 +1,100 @@
+"""A tiny real world for the tests: a temporary data home, real SQLite, the embedded model."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from travelbot.config import Settings, set_settings
+
+TRAVEL_QUESTION = [{"role": "user", "content": "What is the best time of year to visit Kyoto?"}]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One data home per test session: the converted base is cached here once for all tests."""
+    path = tmp_path_factory.mktemp("travelbot-home")
+    os.environ["TRAVELBOT_HOME"] = str(path)  # for subprocesses (CLI, server)
+    set_settings(Settings(home=path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def registry(home: Path):
+    from travelbot.models import get_registry
+
+    return get_registry()
+
+
+@pytest.fixture(scope="session")
+def base_variant(registry):
+    return registry.variant("smollm2-135m")
+
+
+@pytest.fixture(scope="session")
+def backend(base_variant):
+    from travelbot.models import backend_for
+
+    return backend_for(base_variant.base)
+
+
+def _save_random_lora(model, out: Path, meta: dict | None, rank: int = 8, seed: int = 0) -> Path:
+    """A real PEFT LoRA adapter with non-zero weights (B is random, not zero as at initialisation)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(seed)
+    peft_model = get_peft_model(
+        model, LoraConfig(r=rank, lora_alpha=2 * rank, target_modules="all-linear", init_lora_weights=False)
+    )
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_" in name:
+                param.mul_(3.0)  # strong enough to change greedy output on the first tokens
+    peft_model.save_pretrained(out)
+    if meta is not None:
+        (out / "travelbot.json").write_text(json.dumps(meta), encoding="utf-8")
+    return out
+
+
+@pytest.fixture(scope="session")
+def adapter_dir(home: Path, backend) -> Path:
+    """A LoRA adapter for the embedded base, discovered as variant ``test-lora``."""
+    from transformers import AutoModelForCausalLM
+
+    cache = next((home / "bases").iterdir())
+    model = AutoModelForCausalLM.from_pretrained(cache)
+    return _save_random_lora(
+        model, home / "adapters" / "test-lora", {"base": "smollm2-135m", "method": "qlora", "name": "test-lora"}
+    )
+
+
+@pytest.fixture(scope="session")
+def foreign_adapter_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real LoRA adapter for a different (tiny, randomly initialised) Llama base."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=49152, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2,
+    )
+    return _save_random_lora(LlamaForCausalLM(config), tmp_path_factory.mktemp("foreign") / "foreign-lora", None)
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    from travelbot.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'test.db'}")
+    yield store
+    store.close()

@@ -1,0 +1,134 @@
+"""Chat turns: check the message, stream a variant's answer, log the turn in the store.
+
+The Chat and Compare tabs and ``travelbot chat`` all go through :func:`reply`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from travelbot.config import Settings, get_settings
+from travelbot.errors import InvalidInputError, TravelbotError
+from travelbot.models import Generation, Message, Variant, generate, get_registry
+from travelbot.store import ChatTurn, Store, get_store
+
+
+def check_message(text: str | None, settings: Settings | None = None) -> str:
+    """The message without surrounding whitespace, or a readable error if it is empty or too long."""
+    limit = (settings or get_settings()).max_message_chars
+    text = (text or "").strip()
+    if not text:
+        raise InvalidInputError("Type a question first: the message is empty.")
+    if len(text) > limit:
+        raise InvalidInputError(
+            f"The message is {len(text):,} characters long; the limit is {limit:,}. Shorten it and send again."
+        )
+    return text
+
+
+def check_history(history: list[Message] | None) -> list[Message]:
+    """Earlier turns as plain role/content dicts (system messages are set per variant, not taken from here)."""
+    cleaned: list[Message] = []
+    for message in history or []:
+        role, content = message.get("role"), message.get("content")
+        if role not in {"user", "assistant"} or not isinstance(content, str):
+            raise InvalidInputError("The conversation history must be user/assistant messages with text.")
+        cleaned.append({"role": role, "content": content})
+    return cleaned
+
+
+@dataclass
+class Reply:
+    """A streaming answer that is logged as one chat turn when it ends (finished, stopped or failed)."""
+
+    generation: Generation
+    conversation_id: str
+    turn_index: int
+    store: Store
+    client_id: str | None = None
+    turn_id: int | None = field(default=None, init=False)
+
+    @property
+    def variant(self) -> Variant:
+        return self.generation.variant
+
+    @property
+    def text(self) -> str:
+        return self.generation.text
+
+    @property
+    def stats(self):
+        return self.generation.stats
+
+    def __iter__(self) -> Iterator[str]:
+        error: str | None = None
+        try:
+            yield from self.generation
+        except TravelbotError as exc:
+            error = str(exc)
+            raise
+        except GeneratorExit:
+            self.generation.stats.finish_reason = "cancelled"
+            raise
+        except Exception as exc:  # logged, then re-raised for the face to report
+            error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self._log(error)
+
+    def result(self) -> str:
+        for _ in self:
+            pass
+        return self.text
+
+    def _log(self, error: str | None) -> None:
+        variant = self.variant
+        self.turn_id = self.store.log_turn(
+            ChatTurn(
+                conversation_id=self.conversation_id,
+                turn_index=self.turn_index,
+                variant=variant.name,
+                base=variant.base.name,
+                method=variant.method,
+                messages=self.generation.messages,
+                answer=self.text,
+                settings=self.generation.settings.to_dict(),
+                prompt_tokens=self.stats.prompt_tokens,
+                completion_tokens=self.stats.completion_tokens,
+                seconds=round(self.stats.seconds, 4),
+                first_token_seconds=self.stats.first_token_seconds,
+                finish_reason=self.stats.finish_reason or ("error" if error else ""),
+                error=error,
+                client_id=self.client_id,
+            )
+        )
+
+
+def reply(
+    variant: str | Variant,
+    message: str,
+    history: list[Message] | None = None,
+    *,
+    conversation_id: str | None = None,
+    system_prompt: str | None = None,
+    client_id: str | None = None,
+    kind: str = "chat",
+    store: Store | None = None,
+    **generation_settings: Any,
+) -> Reply:
+    """Start a variant's answer to ``message`` after ``history``; iterate the result for text chunks."""
+    settings = get_settings()
+    message = check_message(message, settings)
+    history = check_history(history)
+    if isinstance(variant, str):
+        variant = get_registry(settings).variant(variant)
+    store = store or get_store(settings)
+    if conversation_id is None:
+        conversation_id = store.new_conversation(kind=kind, client_id=client_id)
+    system = system_prompt.strip() if system_prompt and system_prompt.strip() else variant.effective_system_prompt
+    messages = [{"role": "system", "content": system}, *history, {"role": "user", "content": message}]
+    generation = generate(variant, messages, **generation_settings)
+    turn_index = sum(1 for m in history if m["role"] == "user")
+    return Reply(generation, conversation_id, turn_index, store, client_id)

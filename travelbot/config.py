@@ -1,0 +1,107 @@
+"""Settings read once from the environment; the only module that reads ``os.environ``.
+
+Defaults work offline on a laptop: data under ``./.travelbot``, SQLite, the embedded model.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        from travelbot.errors import TravelbotError
+
+        raise TravelbotError(f"{name} must be a whole number, not {raw!r}.") from None
+
+
+def _flag(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about a travelbot process."""
+
+    home: Path = Path(".travelbot")
+    db_url: str | None = None
+    assets_dir: Path = ASSETS_DIR
+    device: str = "auto"
+    max_message_chars: int = 4000
+    max_new_tokens: int = 256
+    host: str = "127.0.0.1"
+    port: int = 7860
+    allow_downloads: bool = False
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    hf_token: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{(self.home / 'travelbot.db').resolve()}"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
+
+    @property
+    def bases_cache_dir(self) -> Path:
+        return self.home / "bases"
+
+    @property
+    def models_file(self) -> Path:
+        """A user's own bases and variants, added to the ones in ``assets/models.toml``."""
+        return self.home / "models.toml"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        return cls(
+            home=Path(env.get("TRAVELBOT_HOME") or ".travelbot"),
+            db_url=env.get("TRAVELBOT_DB_URL") or None,
+            assets_dir=Path(env.get("TRAVELBOT_ASSETS") or ASSETS_DIR),
+            device=env.get("TRAVELBOT_DEVICE") or "auto",
+            max_message_chars=_int(env, "TRAVELBOT_MAX_MESSAGE_CHARS", 4000),
+            max_new_tokens=_int(env, "TRAVELBOT_MAX_NEW_TOKENS", 256),
+            host=env.get("TRAVELBOT_HOST") or "127.0.0.1",
+            port=_int(env, "TRAVELBOT_PORT", 7860),
+            allow_downloads=_flag(env, "TRAVELBOT_ALLOW_DOWNLOADS", False),
+            openai_api_key=env.get("OPENAI_API_KEY") or None,
+            openai_base_url=env.get("OPENAI_BASE_URL") or None,
+            hf_token=env.get("HF_TOKEN") or None,
+            extra={k: v for k, v in env.items() if k.startswith(("REDDIT_", "TRAVELBOT_JUDGE_"))},
+        )
+
+    def env_value(self, name: str) -> str | None:
+        """Look up a credential named in configuration (e.g. an endpoint's ``api_key_env``)."""
+        return os.environ.get(name)
+
+
+_settings: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    global _settings
+    if _settings is None:
+        _settings = Settings.from_env()
+    return _settings
+
+
+def set_settings(settings: Settings | None) -> None:
+    """Replace the process-wide settings (tests, or a CLI flag that overrides the environment)."""
+    global _settings
+    _settings = settings

@@ -1,0 +1,73 @@
+"""Bases, variants and the one generation interface used by the UI, the CLI and evaluation."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from travelbot.config import Settings, get_settings
+from travelbot.errors import InvalidInputError
+from travelbot.models.generation import Backend, Generation, GenerationSettings, GenerationStats, Message
+from travelbot.models.registry import METHODS, Base, Registry, Variant, get_registry
+
+__all__ = [
+    "METHODS",
+    "Base",
+    "Generation",
+    "GenerationSettings",
+    "GenerationStats",
+    "Message",
+    "Registry",
+    "Variant",
+    "backend_for",
+    "generate",
+    "get_registry",
+    "loaded_backends",
+]
+
+_backends: dict[str, Backend] = {}
+_backends_lock = threading.Lock()
+
+
+def backend_for(base: Base, settings: Settings | None = None) -> Backend:
+    """The process-wide back-end of a base, loaded on first use and shared by all its variants."""
+    settings = settings or get_settings()
+    key = f"{base.name}:{base.source}"
+    with _backends_lock:
+        if key not in _backends:
+            if base.backend == "openai":
+                from travelbot.models.openai_backend import OpenAIBackend
+
+                _backends[key] = OpenAIBackend(base, settings)
+            else:
+                from travelbot.models.transformers_backend import TransformersBackend
+
+                _backends[key] = TransformersBackend(base, settings)
+        return _backends[key]
+
+
+def loaded_backends() -> dict[str, Backend]:
+    return dict(_backends)
+
+
+def _validate_messages(messages: list[Message]) -> None:
+    if not messages:
+        raise InvalidInputError("There is nothing to answer: the conversation is empty.")
+    for message in messages:
+        if message.get("role") not in {"system", "user", "assistant"} or not isinstance(message.get("content"), str):
+            raise InvalidInputError("Each message needs a role (system, user or assistant) and text content.")
+
+
+def generate(variant: Variant, messages: list[Message], **settings: Any) -> Generation:
+    """Stream a variant's answer to ``messages``: iterate the result for text chunks.
+
+    The variant's system prompt is added when ``messages`` has none; ``settings`` override the
+    variant's generation settings (max_new_tokens, temperature, top_p, top_k, repetition_penalty, seed).
+    """
+    _validate_messages(messages)
+    if messages[0]["role"] != "system":
+        messages = [{"role": "system", "content": variant.effective_system_prompt}, *messages]
+    effective = variant.settings.updated(**settings)
+    backend = backend_for(variant.base)
+    stats = GenerationStats()
+    return Generation(variant, messages, effective, backend.stream(variant, messages, effective, stats), stats)

@@ -1,0 +1,45 @@
+"""The Gradio dashboard: a header and one tab per capability, each built by its own module."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from travelbot import __version__
+from travelbot.config import ASSETS_DIR
+from travelbot.ui import chat_tab, compare_tab
+
+TITLE = "travelbot — which fine-tuned travel chatbot serves people best?"
+HEADER = f"""
+# 🧳 travelbot
+**Compare fine-tuned travel chatbots (QLoRA, RAFT, RLHF) and check which automatic metrics agree with people.**
+Start in **Chat**: pick a variant and ask a travel question; then use **Compare** to put the same question to
+several variants side by side. <sub>v{__version__}</sub>
+"""
+
+
+def build_app() -> gr.Blocks:
+    """The whole dashboard as a Blocks app (not launched)."""
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
+        gr.Markdown(HEADER, elem_id="header")
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"):
+                chat = chat_tab.build()
+            with gr.Tab("Compare", id="compare"):
+                comparison = compare_tab.build()
+
+        # Re-read the registry when a page opens, so adapters trained since start-up are listed.
+        app.load(chat["refreshed"], chat["variant"], chat["variant"], api_visibility="private")
+        app.load(comparison["refreshed"], comparison["variants"], comparison["variants"], api_visibility="private")
+    return app
+
+
+def css() -> str:
+    path = ASSETS_DIR / "style.css"
+    return path.read_text(encoding="utf-8") if path.exists() else ""
+
+
+def launch(host: str = "127.0.0.1", port: int = 7860, **kwargs) -> None:
+    """Build and serve the dashboard (blocks until stopped)."""
+    app = build_app()
+    app.queue(default_concurrency_limit=4)
+    app.launch(server_name=host, server_port=port, css=css(), footer_links=["api"], **kwargs)

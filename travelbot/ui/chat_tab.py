@@ -1,0 +1,122 @@
+"""The Chat tab: pick a variant and talk to it, with streamed, multi-turn answers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import gradio as gr
+
+from travelbot.chat import reply
+from travelbot.config import get_settings
+from travelbot.errors import TravelbotError
+from travelbot.models import get_registry
+from travelbot.ui.common import answer_footer, default_variant, error_note, variant_choices
+
+EXAMPLES = [
+    "What should I pack for a week in Lisbon in May?",
+    "Is the Japan Rail Pass still worth it for a 10-day trip?",
+    "How do I get from the airport to the city centre in Rome?",
+    "Any safety tips for travelling alone in Mexico City?",
+]
+
+
+def respond(
+    message: str,
+    display: list[dict],
+    history: list[dict],
+    variant_name: str,
+    conversation_id: str | None,
+    system_prompt: str,
+    max_new_tokens: int,
+    temperature: float,
+    request: gr.Request | None = None,
+) -> Iterator[tuple]:
+    """Stream one answer; yields (textbox, chatbot, history, conversation id, status)."""
+    display, history = list(display or []), list(history or [])
+    try:
+        answer = reply(
+            variant_name or "",
+            message,
+            history,
+            conversation_id=conversation_id or None,
+            system_prompt=system_prompt,
+            client_id=getattr(request, "session_hash", None),
+            max_new_tokens=int(max_new_tokens),
+            temperature=float(temperature),
+        )
+    except TravelbotError as exc:
+        yield message, display, history, conversation_id, error_note(str(exc))
+        return
+    question = message.strip()
+    display += [{"role": "user", "content": question}, {"role": "assistant", "content": ""}]
+    try:
+        for _ in answer:
+            display[-1] = {"role": "assistant", "content": answer.text}
+            yield "", display, history, answer.conversation_id, ""
+    except TravelbotError as exc:
+        display[-1] = {"role": "assistant", "content": answer.text + "\n\n" + error_note(str(exc))}
+        yield "", display, history, answer.conversation_id, error_note(str(exc))
+        return
+    display[-1] = {"role": "assistant", "content": answer.text + answer_footer(answer.variant, answer.stats)}
+    history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]
+    yield "", display, history, answer.conversation_id, ""
+
+
+def variant_details(variant_name: str) -> tuple[str, str]:
+    """(description markdown, system prompt) of the chosen variant."""
+    try:
+        variant = get_registry().variant(variant_name or "")
+    except TravelbotError as exc:
+        return error_note(str(exc)), ""
+    adapter = f" · adapter `{variant.adapter.name}`" if variant.adapter else ""
+    text = f"**{variant.name}** — method **{variant.method}**, base **{variant.base.name}**{adapter}"
+    if variant.description:
+        text += f"<br>{variant.description}"
+    return text, variant.effective_system_prompt
+
+
+def build() -> dict:
+    """Lay out the Chat tab inside the current Blocks context."""
+    settings = get_settings()
+    choices = variant_choices()
+    with gr.Row():
+        variant = gr.Dropdown(choices, value=default_variant(choices), label="Variant", scale=4)
+        refresh = gr.Button("↻ Refresh list", scale=1, size="sm")
+    details = gr.Markdown()
+    chatbot = gr.Chatbot(label="Conversation", height=460, placeholder="Ask a travel question to start.")
+    with gr.Row():
+        textbox = gr.Textbox(
+            placeholder="Ask a travel question…", show_label=False, scale=5, max_lines=6,
+            max_length=settings.max_message_chars + 1,
+        )
+        send = gr.Button("Send", variant="primary", scale=1)
+    status = gr.Markdown(elem_id="chat-status")
+    gr.Examples(EXAMPLES, inputs=textbox, label="Try")
+    with gr.Accordion("Settings", open=False):
+        system_prompt = gr.Textbox(label="System prompt", lines=3)
+        max_new_tokens = gr.Slider(16, 1024, value=settings.max_new_tokens, step=16, label="Max new tokens")
+        temperature = gr.Slider(0.0, 1.5, value=0.7, step=0.05, label="Temperature (0 = greedy)")
+    clear = gr.Button("New conversation", size="sm")
+    history = gr.State([])
+    conversation_id = gr.State(None)
+
+    inputs = [textbox, chatbot, history, variant, conversation_id, system_prompt, max_new_tokens, temperature]
+    outputs = [textbox, chatbot, history, conversation_id, status]
+    send.click(respond, inputs, outputs, api_name="chat")
+    textbox.submit(respond, inputs, outputs, api_visibility="private")
+
+    def reset() -> tuple:
+        return [], [], None, ""
+
+    clear.click(reset, None, [chatbot, history, conversation_id, status], api_visibility="private")
+    variant.change(variant_details, variant, [details, system_prompt], api_visibility="private").then(
+        reset, None, [chatbot, history, conversation_id, status], api_visibility="private"
+    )
+
+    def refreshed(current: str | None):
+        fresh = variant_choices()
+        names = [name for _, name in fresh]
+        return gr.Dropdown(choices=fresh, value=current if current in names else default_variant(fresh))
+
+    refresh.click(refreshed, variant, variant, api_visibility="private")
+    return {"variant": variant, "refreshed": refreshed, "details": details, "system_prompt": system_prompt}

@@ -1,0 +1,27 @@
+"""Small helpers shared by the tabs: variant choices and answer footers."""
+
+from __future__ import annotations
+
+from travelbot.models import GenerationStats, Variant, get_registry
+
+
+def variant_choices() -> list[tuple[str, str]]:
+    """(label, name) pairs for a dropdown, re-read so new adapters appear without a restart."""
+    return [(f"{v.name} · {v.method} · {v.base.name}", v.name) for v in get_registry().variants().values()]
+
+
+def default_variant(choices: list[tuple[str, str]]) -> str | None:
+    return choices[0][1] if choices else None
+
+
+def answer_footer(variant: Variant, stats: GenerationStats) -> str:
+    """The line under an answer: method, base, tokens and speed."""
+    speed = f"{stats.tokens_per_second:.1f} tok/s" if stats.tokens_per_second else "—"
+    return (
+        f"\n\n<sub>{variant.method} · base {variant.base.name} · {stats.completion_tokens} tokens · {speed}"
+        f"{' · stopped at the length limit' if stats.finish_reason == 'length' else ''}</sub>"
+    )
+
+
+def error_note(message: str) -> str:
+    return f"⚠️ {message}"

@@ -1,0 +1,112 @@
+"""The Compare tab: one prompt to several named variants, answers streaming side by side."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import gradio as gr
+
+from travelbot.chat import Reply, check_message, reply
+from travelbot.config import get_settings
+from travelbot.errors import InvalidInputError, TravelbotError
+from travelbot.store import get_store
+from travelbot.ui.common import answer_footer, error_note, variant_choices
+
+MAX_PANELS = 4
+
+
+def _panel(name: str, body: str) -> str:
+    return f"#### {name}\n\n{body}"
+
+
+def compare(
+    message: str, variant_names: list[str], max_new_tokens: int, temperature: float, request: gr.Request | None = None
+) -> Iterator[list]:
+    """Stream every chosen variant's answer in parallel; yields [status, *panels]."""
+    names = list(dict.fromkeys(variant_names or []))
+    hidden = [gr.Markdown(visible=False)] * MAX_PANELS
+    try:
+        check_message(message)
+        if not 2 <= len(names) <= MAX_PANELS:
+            raise InvalidInputError(f"Pick between 2 and {MAX_PANELS} variants to compare.")
+        store = get_store()
+        client = getattr(request, "session_hash", None)
+        conversation = store.new_conversation(kind="compare", client_id=client)
+        replies: list[Reply] = [
+            reply(name, message, conversation_id=conversation, client_id=client, store=store,
+                  max_new_tokens=int(max_new_tokens), temperature=float(temperature))
+            for name in names
+        ]
+    except TravelbotError as exc:
+        yield [error_note(str(exc)), *hidden]
+        return
+
+    errors: dict[int, str] = {}
+
+    def consume(index: int, answer: Reply) -> None:
+        try:
+            answer.result()
+        except TravelbotError as exc:
+            errors[index] = str(exc)
+        except Exception as exc:  # one failing variant must not take the others down
+            errors[index] = f"{type(exc).__name__}: {exc}"
+
+    threads = [threading.Thread(target=consume, args=(i, r), daemon=True) for i, r in enumerate(replies)]
+    for thread in threads:
+        thread.start()
+
+    def panels(final: bool) -> list:
+        shown = []
+        for index, answer in enumerate(replies):
+            body = answer.text or ("…" if not final else "")
+            if index in errors:
+                body += "\n\n" + error_note(errors[index])
+            elif final or answer.generation.done:
+                body += answer_footer(answer.variant, answer.stats)
+            shown.append(gr.Markdown(_panel(answer.variant.name, body), visible=True))
+        return shown + hidden[len(shown):]
+
+    while any(thread.is_alive() for thread in threads):
+        yield ["Generating…", *panels(final=False)]
+        time.sleep(0.15)
+    for thread in threads:
+        thread.join()
+    yield ["", *panels(final=True)]
+
+
+def build() -> dict:
+    """Lay out the Compare tab inside the current Blocks context."""
+    settings = get_settings()
+    choices = variant_choices()
+    with gr.Row():
+        variants = gr.Dropdown(
+            choices, value=[name for _, name in choices[:2]], multiselect=True, max_choices=MAX_PANELS,
+            label=f"Variants to compare (2–{MAX_PANELS})", scale=4,
+        )
+        refresh = gr.Button("↻ Refresh list", scale=1, size="sm")
+    with gr.Row():
+        textbox = gr.Textbox(
+            placeholder="One travel question for every variant…", show_label=False, scale=5,
+            max_length=settings.max_message_chars + 1,
+        )
+        send = gr.Button("Compare", variant="primary", scale=1)
+    with gr.Accordion("Settings", open=False):
+        max_new_tokens = gr.Slider(16, 1024, value=settings.max_new_tokens, step=16, label="Max new tokens")
+        temperature = gr.Slider(0.0, 1.5, value=0.7, step=0.05, label="Temperature (0 = greedy)")
+    status = gr.Markdown(elem_id="compare-status")
+    with gr.Row(equal_height=False):
+        panels = [gr.Markdown(visible=False, elem_classes=["compare-panel"]) for _ in range(MAX_PANELS)]
+
+    inputs = [textbox, variants, max_new_tokens, temperature]
+    send.click(compare, inputs, [status, *panels], api_name="compare")
+    textbox.submit(compare, inputs, [status, *panels], api_visibility="private")
+
+    def refreshed(current: list[str] | None):
+        fresh = variant_choices()
+        names = {name for _, name in fresh}
+        return gr.Dropdown(choices=fresh, value=[n for n in (current or []) if n in names])
+
+    refresh.click(refreshed, variants, variants, api_visibility="private")
+    return {"variants": variants, "refreshed": refreshed}
