@@ -67,6 +67,28 @@ def synthetic_adapters(variant: Variant, count: int, folder: Path, rank: int = 1
     return made
 
 
+def reference_decode(variant: Variant, max_new_tokens: int) -> float:
+    """Tokens/s of plain ``model.generate`` on the bare base: the yardstick for our decoding loop."""
+    import time
+
+    import torch
+
+    backend = backend_for(variant.base)
+    messages = [{"role": "system", "content": variant.effective_system_prompt}, {"role": "user", "content": DECODE_PROMPT}]
+    input_ids = backend.prompt_ids(messages)
+    with torch.inference_mode():
+        backend.model.generate(input_ids, max_new_tokens=1, min_new_tokens=1, do_sample=False)
+        start = time.perf_counter()
+        backend.model.generate(input_ids, max_new_tokens=1, min_new_tokens=1, do_sample=False)
+        prefill = time.perf_counter() - start
+        start = time.perf_counter()
+        output = backend.model.generate(
+            input_ids, max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens, do_sample=False
+        )
+        seconds = time.perf_counter() - start - prefill
+    return (output.shape[1] - input_ids.shape[1] - 1) / seconds
+
+
 def _measure(variant: Variant, max_new_tokens: int) -> dict[str, Any]:
     first = generate(variant, [{"role": "user", "content": LONG_PROMPT}], max_new_tokens=1, temperature=0)
     first.result()
@@ -100,6 +122,7 @@ def bench_chat(
     base_variant = next((v for v in variants if v.adapter is None), variants[0])
     backend_for(base_variant.base)
     _measure(base_variant, 4)  # warm-up: first-call allocations belong to the base
+    reference = reference_decode(base_variant, max_new_tokens)
     rss_base = _rss_mb()
     with tempfile.TemporaryDirectory() as tmp:
         adapters = [v for v in variants if v.adapter is not None]
@@ -109,14 +132,17 @@ def bench_chat(
         rss_base = min(rss_base, _rss_mb())  # making synthetic adapters must not count as sharing
         rows = [_measure(v, max_new_tokens) for v in variants + extra]
         rss_all = _rss_mb()
+    for row in rows:
+        row["decode_vs_reference"] = round(row["decode_tokens_per_s"] / reference, 3)
     return {
         "base": base_name,
         "device": getattr(backend_for(base_variant.base), "device", "?"),
         "threads": __import__("torch").get_num_threads(),
+        "reference": {"what": "transformers model.generate, bare base, greedy", "decode_tokens_per_s": round(reference, 2)},
         "variants": rows,
         "adapters_loaded": len(adapters) + len(extra),
         "synthetic_adapters": len(extra),
         "synthetic_rank": synthetic_rank if extra else None,
-        "rss_mb": {"before_load": round(rss_start, 1), "base": round(rss_base, 1), "base_plus_variants": round(rss_all, 1)},
+        "rss_mb": {"before_torch_and_model": round(rss_start, 1), "base": round(rss_base, 1), "base_plus_variants": round(rss_all, 1)},
         "memory_ratio": round(rss_all / rss_base, 3),
     }

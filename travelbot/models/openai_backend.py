@@ -55,8 +55,7 @@ class OpenAIBackend:
                         stats.finish_reason = choice.finish_reason
                     text = choice.delta.content if choice.delta else None
                     if text:
-                        if stats.completion_tokens == 0 or event.usage is None:
-                            stats.completion_tokens += 1  # one chunk ~ one token until usage arrives
+                        stats.completion_tokens += 1  # a chunk is about a token; the final usage event corrects it
                         yield text
         except self._openai.APIConnectionError as exc:
             raise TravelbotError(f"Could not reach the endpoint {self.base.endpoint} of base {self.base.name!r}: {exc}.") from exc

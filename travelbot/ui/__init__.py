@@ -23,13 +23,9 @@ def build_app() -> gr.Blocks:
         gr.Markdown(HEADER, elem_id="header")
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
-                chat = chat_tab.build()
+                chat_tab.build(app)
             with gr.Tab("Compare", id="compare"):
-                comparison = compare_tab.build()
-
-        # Re-read the registry when a page opens, so adapters trained since start-up are listed.
-        app.load(chat["refreshed"], chat["variant"], chat["variant"], api_visibility="private")
-        app.load(comparison["refreshed"], comparison["variants"], comparison["variants"], api_visibility="private")
+                compare_tab.build(app)
     return app
 
 

@@ -75,12 +75,15 @@ def variant_details(variant_name: str) -> tuple[str, str]:
     return text, variant.effective_system_prompt
 
 
-def build() -> dict:
+def build(app: gr.Blocks) -> None:
     """Lay out the Chat tab inside the current Blocks context."""
     settings = get_settings()
     choices = variant_choices()
     with gr.Row():
-        variant = gr.Dropdown(choices, value=default_variant(choices), label="Variant", scale=4)
+        variant = gr.Dropdown(
+            choices, value=default_variant(choices), label="Variant", scale=4,
+            allow_custom_value=True,  # the registry, re-read per request, decides what exists
+        )
         refresh = gr.Button("↻ Refresh list", scale=1, size="sm")
     details = gr.Markdown()
     chatbot = gr.Chatbot(label="Conversation", height=460, placeholder="Ask a travel question to start.")
@@ -119,4 +122,7 @@ def build() -> dict:
         return gr.Dropdown(choices=fresh, value=current if current in names else default_variant(fresh))
 
     refresh.click(refreshed, variant, variant, api_visibility="private")
-    return {"variant": variant, "refreshed": refreshed, "details": details, "system_prompt": system_prompt}
+    # Re-read the registry when a page opens, so adapters trained since start-up are listed.
+    app.load(refreshed, variant, variant, api_visibility="private").then(
+        variant_details, variant, [details, system_prompt], api_visibility="private"
+    )

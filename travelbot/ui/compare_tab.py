@@ -76,13 +76,14 @@ def compare(
     yield ["", *panels(final=True)]
 
 
-def build() -> dict:
+def build(app: gr.Blocks) -> None:
     """Lay out the Compare tab inside the current Blocks context."""
     settings = get_settings()
     choices = variant_choices()
     with gr.Row():
         variants = gr.Dropdown(
             choices, value=[name for _, name in choices[:2]], multiselect=True, max_choices=MAX_PANELS,
+            allow_custom_value=True,
             label=f"Variants to compare (2–{MAX_PANELS})", scale=4,
         )
         refresh = gr.Button("↻ Refresh list", scale=1, size="sm")
@@ -109,4 +110,4 @@ def build() -> dict:
         return gr.Dropdown(choices=fresh, value=[n for n in (current or []) if n in names])
 
     refresh.click(refreshed, variants, variants, api_visibility="private")
-    return {"variants": variants, "refreshed": refreshed}
+    app.load(refreshed, variants, variants, api_visibility="private")

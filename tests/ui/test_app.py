@@ -1,0 +1,131 @@
+"""The dashboard, launched as a real server and driven through gradio_client."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def client(home):
+    from gradio_client import Client
+
+    port = free_port()
+    log = open(home / f"server-{port}.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "travelbot", "serve", "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "TRAVELBOT_HOME": str(home)},
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            if server.poll() is not None:
+                pytest.fail(f"server exited: {(home / f'server-{port}.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+    else:
+        server.kill()
+        pytest.fail("server did not start in 180 s")
+    yield Client(url, verbose=False)
+    server.terminate()
+    server.wait(timeout=30)
+    log.close()
+
+
+def _text(message: dict) -> str:
+    content = message["content"]
+    return "".join(part.get("text", "") for part in content) if isinstance(content, list) else content
+
+
+def test_page_says_what_it_is(client):
+    html = urllib.request.urlopen(client.src).read().decode()
+    assert "travelbot" in html
+
+
+def test_chat_answers_with_method_base_and_speed(client):
+    textbox, conversation, status = client.predict(
+        message="Is Rome expensive?", variant_name="smollm2-135m", system_prompt="",
+        max_new_tokens=24, temperature=0.0, api_name="/chat",
+    )
+    assert textbox == "" and status == ""
+    assert [m["role"] for m in conversation] == ["user", "assistant"]
+    answer = _text(conversation[1])
+    assert "base · base smollm2-135m" in answer and "tok/s" in answer
+    assert answer.split("<sub>")[0].strip()
+
+
+def test_chat_streams_in_several_updates(client):
+    job = client.submit(
+        message="Tell me about Kyoto in autumn.", variant_name="smollm2-135m", system_prompt="",
+        max_new_tokens=32, temperature=0.0, api_name="/chat",
+    )
+    job.result(timeout=120)
+    partial_answers = {_text(out[1][-1]) for out in job.outputs() if out[1]}
+    assert len(partial_answers) > 3
+
+
+def test_chat_with_an_adapter_variant_discovered_after_start(client, home, adapter_dir):
+    import json
+    import shutil
+
+    late = home / "adapters" / "late-lora"
+    shutil.copytree(adapter_dir, late)
+    (late / "travelbot.json").write_text(json.dumps({"base": "smollm2-135m", "method": "qlora", "name": "late-lora"}))
+    _, conversation, status = client.predict(
+        message="Is Rome expensive?", variant_name="late-lora", system_prompt="",
+        max_new_tokens=16, temperature=0.0, api_name="/chat",
+    )
+    assert status == ""
+    assert "qlora · base smollm2-135m" in _text(conversation[-1])
+
+
+@pytest.mark.parametrize(
+    "message, expected",
+    [("   ", "message is empty"), ("x" * 4001, "the limit is 4,000")],
+)
+def test_bad_messages_get_a_readable_note(client, message, expected):
+    textbox, conversation, status = client.predict(
+        message=message, variant_name="smollm2-135m", system_prompt="",
+        max_new_tokens=16, temperature=0.0, api_name="/chat",
+    )
+    assert expected in status and conversation == []
+
+
+def test_compare_streams_two_variants_side_by_side(client):
+    status, *panels = client.predict(
+        message="Is Rome expensive?", variant_names=["smollm2-135m", "smollm2-135m-precise"],
+        max_new_tokens=16, temperature=0.0, api_name="/compare",
+    )
+    assert status == ""
+    shown = [p for p in panels if p.get("visible")]
+    assert len(shown) == 2
+    assert shown[0]["value"].startswith("#### smollm2-135m\n") and "tok/s" in shown[0]["value"]
+    assert shown[1]["value"].startswith("#### smollm2-135m-precise\n")
+
+
+def test_compare_needs_two_variants(client):
+    status, *panels = client.predict(
+        message="Is Rome expensive?", variant_names=["smollm2-135m"], max_new_tokens=16, temperature=0.0,
+        api_name="/compare",
+    )
+    assert "Pick between 2 and 4 variants" in status
+    assert not any(p.get("visible") for p in panels)
+
+
+def test_unknown_variant_is_a_readable_note(client):
+    _, conversation, status = client.predict(
+        message="hello", variant_name="gpt-9", system_prompt="", max_new_tokens=16, temperature=0.0, api_name="/chat"
+    )
+    assert "Unknown variant 'gpt-9'" in status and conversation == []
