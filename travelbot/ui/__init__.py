@@ -10,7 +10,7 @@ from travelbot.ui import chat_tab, compare_tab
 
 TITLE = "travelbot — which fine-tuned travel chatbot serves people best?"
 HEADER = f"""
-# 🧳 travelbot
+# travelbot
 **Compare fine-tuned travel chatbots (QLoRA, RAFT, RLHF) and check which automatic metrics agree with people.**
 Start in **Chat**: pick a variant and ask a travel question; then use **Compare** to put the same question to
 several variants side by side. <sub>v{__version__}</sub>
