@@ -34,8 +34,28 @@ def css() -> str:
     return path.read_text(encoding="utf-8") if path.exists() else ""
 
 
+def warm_up() -> None:
+    """Load the first local base in the background so the first chat does not wait for it."""
+    import logging
+    import threading
+
+    from travelbot.errors import TravelbotError
+    from travelbot.models import backend_for, get_registry
+
+    def load() -> None:
+        try:
+            base = next((b for b in get_registry().bases().values() if b.backend == "transformers"), None)
+            if base is not None:
+                backend_for(base)
+        except TravelbotError as exc:  # shown again, as a sentence, when someone chats with it
+            logging.getLogger(__name__).warning("%s", exc)
+
+    threading.Thread(target=load, name="warm-up", daemon=True).start()
+
+
 def launch(host: str = "127.0.0.1", port: int = 7860, **kwargs) -> None:
     """Build and serve the dashboard (blocks until stopped)."""
     app = build_app()
+    warm_up()
     app.queue(default_concurrency_limit=4)
     app.launch(server_name=host, server_port=port, css=css(), footer_links=["api"], **kwargs)
