@@ -129,3 +129,26 @@ def test_unknown_variant_is_a_readable_note(client):
         message="hello", variant_name="gpt-9", system_prompt="", max_new_tokens=16, temperature=0.0, api_name="/chat"
     )
     assert "Unknown variant 'gpt-9'" in status and conversation == []
+
+
+def test_stopping_an_answer_logs_it_as_cancelled(client, home):
+    from travelbot.config import get_settings
+    from travelbot.store import Store
+
+    job = client.submit(
+        message="Describe a two-week rail trip around Europe in detail.", variant_name="smollm2-135m",
+        system_prompt="", max_new_tokens=1024, temperature=0.7, api_name="/chat",
+    )
+    deadline = time.time() + 60
+    while len(job.outputs()) < 3 and time.time() < deadline:
+        time.sleep(0.2)
+    assert job.outputs(), "the answer should have started streaming"
+    job.cancel()
+    store = Store(get_settings().database_url)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        cancelled = [t for t in store.turns() if t.finish_reason == "cancelled" and "rail trip" in t.messages[-1]["content"]]
+        if cancelled:
+            break
+        time.sleep(0.5)
+    assert cancelled and 0 < cancelled[0].completion_tokens < 1024

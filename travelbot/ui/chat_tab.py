@@ -49,17 +49,21 @@ def respond(
         return
     question = message.strip()
     display += [{"role": "user", "content": question}, {"role": "assistant", "content": ""}]
+
+    def turn() -> list[dict]:
+        # Kept current on every chunk, so a stopped answer stays part of the conversation.
+        return [*history, {"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]
+
     try:
         for _ in answer:
             display[-1] = {"role": "assistant", "content": answer.text}
-            yield "", display, history, answer.conversation_id, ""
+            yield "", display, turn(), answer.conversation_id, ""
     except TravelbotError as exc:
         display[-1] = {"role": "assistant", "content": answer.text + "\n\n" + error_note(str(exc))}
-        yield "", display, history, answer.conversation_id, error_note(str(exc))
+        yield "", display, turn(), answer.conversation_id, error_note(str(exc))
         return
     display[-1] = {"role": "assistant", "content": answer.text + answer_footer(answer.variant, answer.stats)}
-    history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]
-    yield "", display, history, answer.conversation_id, ""
+    yield "", display, turn(), answer.conversation_id, ""
 
 
 def variant_details(variant_name: str) -> tuple[str, str]:
@@ -93,6 +97,7 @@ def build(app: gr.Blocks) -> None:
             max_length=settings.max_message_chars + 1,
         )
         send = gr.Button("Send", variant="primary", scale=1)
+        stop = gr.Button("Stop", variant="stop", scale=1)
     status = gr.Markdown(elem_id="chat-status")
     gr.Examples(EXAMPLES, inputs=textbox, label="Try")
     with gr.Accordion("Settings", open=False):
@@ -105,8 +110,12 @@ def build(app: gr.Blocks) -> None:
 
     inputs = [textbox, chatbot, history, variant, conversation_id, system_prompt, max_new_tokens, temperature]
     outputs = [textbox, chatbot, history, conversation_id, status]
-    send.click(respond, inputs, outputs, api_name="chat")
-    textbox.submit(respond, inputs, outputs, api_visibility="private")
+    events = [
+        send.click(respond, inputs, outputs, api_name="chat"),
+        textbox.submit(respond, inputs, outputs, api_visibility="private"),
+    ]
+    # Stopping closes the stream; the partial answer is logged with finish reason "cancelled".
+    stop.click(None, None, None, cancels=events, api_visibility="private")
 
     def reset() -> tuple:
         return [], [], None, ""

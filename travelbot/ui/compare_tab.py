@@ -44,10 +44,15 @@ def compare(
         return
 
     errors: dict[int, str] = {}
+    stopped = threading.Event()
 
     def consume(index: int, answer: Reply) -> None:
+        stream = iter(answer)
         try:
-            answer.result()
+            for _ in stream:
+                if stopped.is_set():
+                    stream.close()  # logged as cancelled
+                    break
         except TravelbotError as exc:
             errors[index] = str(exc)
         except Exception as exc:  # one failing variant must not take the others down
@@ -68,11 +73,14 @@ def compare(
             shown.append(gr.Markdown(_panel(answer.variant.name, body), visible=True))
         return shown + hidden[len(shown):]
 
-    while any(thread.is_alive() for thread in threads):
-        yield ["Generating…", *panels(final=False)]
-        time.sleep(0.15)
-    for thread in threads:
-        thread.join()
+    try:
+        while any(thread.is_alive() for thread in threads):
+            yield ["Generating…", *panels(final=False)]
+            time.sleep(0.15)
+    finally:  # the page pressed Stop or went away: stop the other streams too
+        stopped.set()
+        for thread in threads:
+            thread.join()
     yield ["", *panels(final=True)]
 
 
@@ -93,6 +101,7 @@ def build(app: gr.Blocks) -> None:
             max_length=settings.max_message_chars + 1,
         )
         send = gr.Button("Compare", variant="primary", scale=1)
+        stop = gr.Button("Stop", variant="stop", scale=1)
     with gr.Accordion("Settings", open=False):
         max_new_tokens = gr.Slider(16, 1024, value=settings.max_new_tokens, step=16, label="Max new tokens")
         temperature = gr.Slider(0.0, 1.5, value=0.7, step=0.05, label="Temperature (0 = greedy)")
@@ -101,8 +110,11 @@ def build(app: gr.Blocks) -> None:
         panels = [gr.Markdown(visible=False, elem_classes=["compare-panel"]) for _ in range(MAX_PANELS)]
 
     inputs = [textbox, variants, max_new_tokens, temperature]
-    send.click(compare, inputs, [status, *panels], api_name="compare")
-    textbox.submit(compare, inputs, [status, *panels], api_visibility="private")
+    events = [
+        send.click(compare, inputs, [status, *panels], api_name="compare"),
+        textbox.submit(compare, inputs, [status, *panels], api_visibility="private"),
+    ]
+    stop.click(None, None, None, cancels=events, api_visibility="private")
 
     def refreshed(current: list[str] | None):
         fresh = variant_choices()
