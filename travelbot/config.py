@@ -47,11 +47,19 @@ class Settings:
     openai_api_key: str | None = None
     openai_base_url: str | None = None
     hf_token: str | None = None
+    reddit_client_id: str | None = None
+    reddit_client_secret: str | None = None
+    reddit_user_agent: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def database_url(self) -> str:
         return self.db_url or f"sqlite:///{(self.home / 'travelbot.db').resolve()}"
+
+    @property
+    def data_dir(self) -> Path:
+        """Raw sources, built datasets and the retrieval index."""
+        return self.home / "data"
 
     @property
     def runs_dir(self) -> Path:
@@ -82,7 +90,10 @@ class Settings:
             openai_api_key=env.get("OPENAI_API_KEY") or None,
             openai_base_url=env.get("OPENAI_BASE_URL") or None,
             hf_token=env.get("HF_TOKEN") or None,
-            extra={k: v for k, v in env.items() if k.startswith(("REDDIT_", "TRAVELBOT_JUDGE_"))},
+            reddit_client_id=env.get("REDDIT_CLIENT_ID") or None,
+            reddit_client_secret=env.get("REDDIT_CLIENT_SECRET") or None,
+            reddit_user_agent=env.get("REDDIT_USER_AGENT") or None,
+            extra={k: v for k, v in env.items() if k.startswith("TRAVELBOT_JUDGE_")},
         )
 
     def env_value(self, name: str) -> str | None:

@@ -21,6 +21,7 @@ __all__ = [
     "Variant",
     "backend_for",
     "generate",
+    "generate_batch",
     "get_registry",
     "loaded_backends",
 ]
@@ -71,3 +72,24 @@ def generate(variant: Variant, messages: list[Message], **settings: Any) -> Gene
     backend = backend_for(variant.base)
     stats = GenerationStats()
     return Generation(variant, messages, effective, backend.stream(variant, messages, effective, stats), stats)
+
+
+def generate_batch(
+    variant: Variant, conversations: list[list[Message]], batch_size: int = 32, **settings: Any
+) -> list[str]:
+    """Whole answers to many conversations: padded batches on the transformers back-end, one by one elsewhere."""
+    effective = variant.settings.updated(**settings)
+    prepared = []
+    for messages in conversations:
+        _validate_messages(messages)
+        if messages[0]["role"] != "system":
+            messages = [{"role": "system", "content": variant.effective_system_prompt}, *messages]
+        prepared.append(messages)
+    backend = backend_for(variant.base)
+    if not hasattr(backend, "complete_batch"):
+        return [generate(variant, messages, **effective.to_dict()).result() for messages in prepared]
+    answers: list[str] = []
+    for start in range(0, len(prepared), max(1, batch_size)):
+        chunk = prepared[start : start + batch_size]
+        answers += [text for text, _ in backend.complete_batch(variant, chunk, effective)]
+    return answers

@@ -62,6 +62,7 @@ class TransformersBackend:
     def __init__(self, base: Base, settings: Settings) -> None:
         self.base = base
         self.model, self.tokenizer, self.device = load_base(base, settings)
+        self.tokenizer.padding_side = "left"  # batched generation continues every row from its end
         self.lock = threading.Lock()
         self._adapters: dict[str, str] = {}  # adapter path -> PEFT adapter name
         self._active: str | None = None
@@ -117,6 +118,52 @@ class TransformersBackend:
         return self.model(input_ids=input_ids, cache=cache, use_cache=True).logits[:, -1, :]
 
     # -- generation -----------------------------------------------------------------------------
+    def complete_batch(
+        self, variant: Variant, conversations: list[list[Message]], settings: GenerationSettings
+    ) -> list[tuple[str, GenerationStats]]:
+        """Answer several prompts in one padded batch (for dataset building and evaluation, not chat)."""
+        adapter = self._adapter_name(variant)
+        encoded = self.tokenizer.apply_chat_template(
+            conversations, add_generation_prompt=True, return_dict=True, padding=True, return_tensors="pt"
+        )
+        encoded = {k: v.to(self.device) for k, v in encoded.items()}
+        sampling = settings.temperature > 0
+        kwargs = dict(
+            max_new_tokens=settings.max_new_tokens, do_sample=sampling,
+            repetition_penalty=settings.repetition_penalty, pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=sorted(self._stop_ids),
+        )
+        if sampling:
+            kwargs.update(temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k)
+        import time
+
+        start = time.perf_counter()
+        with self.lock, torch.inference_mode():
+            if settings.seed is not None:
+                torch.manual_seed(settings.seed)
+            if adapter is None and self._adapters:
+                with self.model.disable_adapter():
+                    output = self.model.generate(**encoded, **kwargs)
+            else:
+                if adapter is not None and self._active != adapter:
+                    self.model.set_adapter(adapter)
+                    self._active = adapter
+                output = self.model.generate(**encoded, **kwargs)
+        seconds = time.perf_counter() - start
+        prompt_length = encoded["input_ids"].shape[1]
+        results = []
+        for row, mask in zip(output, encoded["attention_mask"]):
+            new = [int(t) for t in row[prompt_length:]]
+            ended = next((i for i, t in enumerate(new) if t in self._stop_ids), None)
+            tokens = new[:ended] if ended is not None else new
+            text = self.tokenizer.decode(tokens, skip_special_tokens=True).strip()
+            stats = GenerationStats(
+                prompt_tokens=int(mask.sum()), completion_tokens=len(tokens), seconds=seconds,
+                finish_reason="stop" if ended is not None else "length",
+            )
+            results.append((text, stats))
+        return results
+
     def prompt_ids(self, messages: list[Message]) -> torch.Tensor:
         encoded = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)
         return torch.tensor([encoded["input_ids"]], device=self.device)

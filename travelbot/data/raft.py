@@ -1,0 +1,125 @@
+"""RAFT (retrieval-augmented fine-tuning) examples and the post-processor for RAFT variants' output.
+
+Each example puts the question after ``k`` documents: the oracle passage plus hard negatives from the
+retriever (for a fraction ``1 - P`` of examples the oracle is left out). The target answer reasons
+with quotes from the oracle between ``##begin_quote##`` / ``##end_quote##`` and ends with
+``<ANSWER>: ...``, as RAFT prescribes. :func:`parse_raft_answer` turns such output into the answer
+shown to people plus its reasoning and quoted sources.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from travelbot.data.items import QAItem
+from travelbot.retrieval import Passage, section_id
+
+BEGIN_QUOTE, END_QUOTE = "##begin_quote##", "##end_quote##"
+REASON, ANSWER = "##Reason:", "<ANSWER>:"
+INSTRUCTION = "Answer the question using the documents above. Quote the lines you rely on."
+
+
+def split_sentences(text: str) -> list[str]:
+    flat = re.sub(r"^\s*[-*]\s+", "", text, flags=re.M).replace("\n", " ")
+    return [s.strip() for s in re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])", flat) if len(s.split()) >= 4]
+
+
+def best_quotes(question: str, oracle_text: str, limit: int = 2) -> list[str]:
+    """The oracle sentences closest in meaning to the question (MiniLM), in document order."""
+    import numpy as np
+
+    from travelbot.retrieval import embed
+
+    sentences = split_sentences(oracle_text)
+    if len(sentences) <= limit:
+        return sentences or [oracle_text.strip()]
+    vectors = np.asarray(embed([question, *sentences]), dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12
+    scores = vectors[1:] @ vectors[0]
+    chosen = sorted(np.argsort(-scores)[:limit])
+    return [sentences[i] for i in chosen]
+
+
+def cot_answer(item: QAItem, quotes: list[str]) -> str:
+    """A RAFT chain-of-thought target: reasoning with quoted evidence, then the final answer."""
+    where = f"the {item.oracle.section.lower()} section of \"{item.oracle.title}\""
+    reasoning = [f"{REASON} The question is answered in {where}."]
+    for index, quote in enumerate(quotes):
+        lead = "It says" if index == 0 else "It also says"
+        reasoning.append(f"{lead} {BEGIN_QUOTE} {quote} {END_QUOTE}")
+    reasoning.append("These lines give the facts the answer needs.")
+    return " ".join(reasoning) + f"\n\n{ANSWER} {item.answer.strip()}"
+
+
+def format_documents(documents: list[Passage]) -> str:
+    return "\n".join(f"<DOCUMENT>{d.title} — {d.section}\n{d.text}</DOCUMENT>" for d in documents)
+
+
+def raft_prompt(question: str, documents: list[Passage]) -> str:
+    """The user message a RAFT variant sees: documents, then the question (same at training and inference)."""
+    return f"{format_documents(documents)}\n\n{INSTRUCTION}\nQuestion: {question}"
+
+
+@dataclass
+class RaftAnswer:
+    """What a person sees: the answer, and under it the reasoning and quoted sources."""
+
+    answer: str
+    reasoning: str = ""
+    quotes: list[str] = field(default_factory=list)
+    well_formed: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"answer": self.answer, "reasoning": self.reasoning, "quotes": self.quotes, "well_formed": self.well_formed}
+
+
+def parse_raft_answer(raw: str) -> RaftAnswer:
+    """Split raw RAFT output into final answer, reasoning and quotes; tolerate missing markers."""
+    text = (raw or "").strip()
+    quotes = [q.strip() for q in re.findall(re.escape(BEGIN_QUOTE) + r"(.*?)" + re.escape(END_QUOTE), text, re.S)]
+    if ANSWER in text:
+        reasoning, _, answer = text.rpartition(ANSWER)
+        well_formed = True
+    else:
+        reasoning, answer, well_formed = "", text, False
+    clean = lambda s: re.sub(r"\s+", " ", s.replace(BEGIN_QUOTE, "“").replace(END_QUOTE, "”")).strip()  # noqa: E731
+    reasoning = clean(reasoning.replace(REASON, ""))
+    answer = answer.strip() if well_formed else clean(answer.replace(REASON, ""))
+    if not answer:  # reasoning without a final answer: show the reasoning rather than nothing
+        answer, well_formed = reasoning, False
+    return RaftAnswer(answer=answer, reasoning=reasoning, quotes=quotes, well_formed=well_formed)
+
+
+def build_raft(
+    items: list[QAItem], retriever, distractors: int = 3, oracle_fraction: float = 0.8, seed: int = 0
+) -> list[dict[str, Any]]:
+    """RAFT examples in chat format with the documents and oracle recorded beside the messages."""
+    rng = random.Random(seed)
+    examples = []
+    for item in items:
+        oracle_section = section_id(item.oracle.passage_id)
+        hits = retriever.retrieve(item.question, distractors + 6) if retriever is not None else []
+        negatives = [
+            Passage(h.passage_id, h.doc_id, h.title, h.section, h.text)
+            for h in hits if section_id(h.passage_id) != oracle_section
+        ]
+        with_oracle = rng.random() < oracle_fraction
+        # Every example shows the same number of documents; without the oracle, one more negative.
+        documents = negatives[:distractors] + [item.oracle] if with_oracle else negatives[: distractors + 1]
+        rng.shuffle(documents)
+        target = cot_answer(item, best_quotes(item.question, item.oracle.text))
+        examples.append({
+            "messages": [
+                {"role": "user", "content": raft_prompt(item.question, documents)},
+                {"role": "assistant", "content": target},
+            ],
+            "question": item.question,
+            "oracle_id": item.oracle.passage_id,
+            "document_ids": [d.passage_id for d in documents],
+            "has_oracle": with_oracle,
+            "source": item.source,
+        })
+    return examples

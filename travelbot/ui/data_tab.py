@@ -1,0 +1,206 @@
+"""The Data tab: browse the corpus, golden set and datasets; try retrieval; add sources; build datasets."""
+
+from __future__ import annotations
+
+import json
+import threading
+import traceback
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from travelbot.config import get_settings
+from travelbot.data.build import BuildConfig, build_datasets, list_builds
+from travelbot.data.corpus import all_passages, load_corpus, retrieve
+from travelbot.data.golden import load_golden
+from travelbot.data.sources import add_source
+from travelbot.errors import TravelbotError
+from travelbot.ui.common import error_note
+
+DOC_COLUMNS = ["doc_id", "title", "kind", "region", "sections", "words", "as_of", "source"]
+GOLDEN_COLUMNS = ["id", "split", "question_type", "question", "passage_ids"]
+
+
+def corpus_table() -> tuple[list[list[Any]], str, list[str]]:
+    documents, report = load_corpus()
+    rows = [[d.summary()[c] for c in DOC_COLUMNS] for d in documents]
+    regions = sorted({d.region for d in documents if d.region})
+    note = (f"**{len(documents)} guides**, {len(all_passages(documents))} passages, regions: {', '.join(regions)}."
+            + (f" Refused {report.refused}: " + "; ".join(report.problems[:5]) if report.refused else ""))
+    return rows, note, [d.doc_id for d in documents]
+
+
+def show_document(doc_id: str) -> str:
+    documents, _ = load_corpus()
+    doc = next((d for d in documents if d.doc_id == doc_id), None)
+    if doc is None:
+        return error_note(f"No guide with id {doc_id!r}.") if doc_id else ""
+    parts = [f"### {doc.title}", f"*{doc.kind} · {doc.region} · as of {doc.as_of or '—'}*", doc.intro]
+    for passage in doc.passages():
+        parts.append(f"**{passage.section}** `{passage.passage_id}`\n\n{passage.text}")
+    return "\n\n".join(p for p in parts if p)
+
+
+def golden_table() -> tuple[list[list[Any]], str]:
+    questions, report = load_golden()
+    rows = [[q.id, q.split, q.question_type, q.question, ", ".join(q.passage_ids)] for q in questions]
+    counts: dict[str, int] = {}
+    for q in questions:
+        counts[f"{q.split}/{q.question_type}"] = counts.get(f"{q.split}/{q.question_type}", 0) + 1
+    note = f"**{len(questions)} golden questions** — " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+    if report.refused:
+        note += f". Refused {report.refused}: " + "; ".join(report.problems[:5])
+    return rows, note
+
+
+def try_retrieval(question: str, k: float) -> tuple[list[list[Any]], str]:
+    try:
+        hits = retrieve(question, int(k))
+    except TravelbotError as exc:
+        return [], error_note(str(exc))
+    return [[round(h.score, 3), h.passage_id, h.title, h.section, h.text[:300]] for h in hits], ""
+
+
+def builds() -> tuple[gr.Dropdown, str]:
+    manifests = list_builds()
+    choices = [m["build_id"] for m in manifests]
+    return gr.Dropdown(choices=choices, value=choices[0] if choices else None), (
+        "" if choices else "No datasets built yet: press **Build datasets**."
+    )
+
+
+def show_build(build_id: str | None) -> tuple[str, str]:
+    manifest = next((m for m in list_builds() if m["build_id"] == build_id), None)
+    if manifest is None:
+        return "", ""
+    lines = [f"### {build_id}"]
+    for name, splits in manifest["datasets"].items():
+        lines.append(f"- **{name}**: train {splits['train']['rows']}, held-out {splits['heldout']['rows']}")
+    leak = manifest.get("leakage", {})
+    lines.append(f"- leakage check: dropped {leak.get('dropped_exact')} exact and {leak.get('dropped_similar')} similar "
+                 f"(cosine ≥ {leak.get('threshold')}) of {leak.get('checked')} questions")
+    for split, figures in manifest.get("retrieval", {}).items():
+        lines.append(f"- retrieval recall@5 on golden {split}: {figures['recall']} (n={figures['n']})")
+    samples = []
+    out = Path(manifest["out"])
+    for name, splits in manifest["datasets"].items():
+        path = out / splits["train"]["file"]
+        if path.exists():
+            with path.open(encoding="utf-8") as handle:
+                first = handle.readline()
+            if first:
+                samples.append(f"**{name}** — first training row:\n```json\n{json.dumps(json.loads(first), indent=1, ensure_ascii=False)[:2500]}\n```")
+    return "\n".join(lines) + "\n\n" + "\n\n".join(samples), json.dumps(manifest, indent=2, ensure_ascii=False)
+
+
+class BuildRunner:
+    """Runs one dataset build at a time in the server, independent of any browser tab."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+        self.log: list[str] = []
+        self.result: str = ""
+
+    def start(self, source: str, generator: str, ungrounded_limit: float, seed: float) -> str:
+        with self.lock:
+            if self.thread and self.thread.is_alive():
+                return "A build is already running; its progress is below."
+            try:
+                config = BuildConfig(source=source.strip() or "bundled", generator=generator.strip() or "template",
+                                     ungrounded_limit=int(ungrounded_limit), seed=int(seed))
+            except TravelbotError as exc:
+                return error_note(str(exc))
+            self.log, self.result = [], ""
+            self.thread = threading.Thread(target=self._run, args=(config,), daemon=True, name="data-build")
+            self.thread.start()
+            return "Build started."
+
+    def _run(self, config: BuildConfig) -> None:
+        try:
+            manifest = build_datasets(config, progress=self.log.append)
+            self.result = f"✅ Built **{manifest['build_id']}** in {manifest['timings_s']['total']} s."
+        except TravelbotError as exc:
+            self.result = error_note(str(exc))
+        except Exception as exc:  # shown, not raised: the server keeps running
+            self.result = error_note(f"The build failed: {type(exc).__name__}: {exc}")
+            traceback.print_exc()
+
+    def status(self) -> str:
+        running = self.thread is not None and self.thread.is_alive()
+        steps = "\n".join(f"- {line}" for line in self.log)
+        return (steps + ("\n\n⏳ running…" if running else "\n\n" + self.result)).strip()
+
+
+RUNNER = BuildRunner()
+
+
+def upload(files: list[str] | None) -> str:
+    if not files:
+        return error_note("Choose files or a folder to add first.")
+    try:
+        report = add_source([Path(f) for f in files])
+    except TravelbotError as exc:
+        return error_note(str(exc))
+    text = f"Added {len(report['guides_added'])} guides and {report['reddit_records']} Reddit records."
+    if report["refused"]:
+        text += f" Refused {report['refused']}:\n" + "\n".join(f"- {p}" for p in report["problems"])
+    return text
+
+
+def build(app: gr.Blocks) -> None:
+    """Lay out the Data tab inside the current Blocks context."""
+    with gr.Tab("Corpus"):
+        corpus_note = gr.Markdown()
+        corpus = gr.Dataframe(headers=DOC_COLUMNS, interactive=False, wrap=True, max_height=360)
+        doc_pick = gr.Dropdown(label="Open a guide", choices=[], allow_custom_value=True)
+        doc_view = gr.Markdown()
+    with gr.Tab("Retrieval"):
+        with gr.Row():
+            question = gr.Textbox(label="Question", placeholder="Is it safe to walk around Bangkok at night?", scale=4)
+            k = gr.Slider(1, 10, value=5, step=1, label="k", scale=1)
+        search = gr.Button("Retrieve", variant="primary")
+        retrieval_note = gr.Markdown()
+        hits = gr.Dataframe(headers=["score", "passage", "title", "section", "text"], interactive=False, wrap=True)
+    with gr.Tab("Golden set"):
+        golden_note = gr.Markdown()
+        golden = gr.Dataframe(headers=GOLDEN_COLUMNS, interactive=False, wrap=True, max_height=420)
+    with gr.Tab("Datasets"):
+        with gr.Row():
+            source = gr.Textbox(value="bundled", label="Source (bundled, reddit, or a folder path)")
+            generator = gr.Textbox(value="template", label="Question generator (template or a variant)")
+            ungrounded = gr.Number(value=64, label="Ungrounded answers for preference pairs", precision=0)
+            seed = gr.Number(value=0, label="Seed", precision=0)
+        start = gr.Button("Build datasets", variant="primary")
+        build_status = gr.Markdown()
+        build_pick = gr.Dropdown(label="Build", choices=[])
+        build_view = gr.Markdown()
+        with gr.Accordion("Manifest (JSON)", open=False):
+            manifest_json = gr.Code(language="json")
+    with gr.Tab("Add a source"):
+        gr.Markdown("Upload guides (.md with front matter, .txt, .pdf, .html), a JSONL of documents "
+                    "(`id`, `title`, `text`) or raw Reddit JSONL. Bad files and lines are listed; the rest is kept.")
+        files = gr.File(file_count="multiple", label="Files")
+        add = gr.Button("Add source", variant="primary")
+        add_note = gr.Markdown()
+
+    def refresh_corpus():
+        rows, note, ids = corpus_table()
+        return rows, note, gr.Dropdown(choices=ids)
+
+    app.load(refresh_corpus, None, [corpus, corpus_note, doc_pick], api_visibility="private")
+    app.load(golden_table, None, [golden, golden_note], api_visibility="private")
+    app.load(builds, None, [build_pick, build_status], api_visibility="private")
+    doc_pick.change(show_document, doc_pick, doc_view, api_visibility="private")
+    search.click(try_retrieval, [question, k], [hits, retrieval_note], api_name="retrieve")
+    question.submit(try_retrieval, [question, k], [hits, retrieval_note], api_visibility="private")
+    build_pick.change(show_build, build_pick, [build_view, manifest_json], api_visibility="private")
+    start.click(RUNNER.start, [source, generator, ungrounded, seed], build_status, api_name="build_datasets")
+    timer = gr.Timer(2.0)
+    timer.tick(RUNNER.status, None, build_status, api_visibility="private")
+    finished = gr.Button("↻ Refresh builds", size="sm")
+    finished.click(builds, None, [build_pick, build_status], api_visibility="private")
+    add.click(upload, files, add_note, api_name="add_source").then(
+        refresh_corpus, None, [corpus, corpus_note, doc_pick], api_visibility="private"
+    )
