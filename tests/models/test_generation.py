@@ -102,3 +102,13 @@ def test_bad_messages_are_refused(base_variant):
 def test_settings_updated_keeps_other_fields():
     settings = GenerationSettings(temperature=0.2).updated(max_new_tokens=12)
     assert (settings.temperature, settings.max_new_tokens) == (0.2, 12)
+
+
+def test_batched_generation_matches_one_by_one(registry, base_variant, adapter_dir):
+    from travelbot.models import generate_batch
+
+    questions = [[{"role": "user", "content": q}] for q in ("Is Lisbon hilly?", "What currency does Japan use?")]
+    for variant in (base_variant, registry.variant("test-lora")):
+        batched = generate_batch(variant, questions, batch_size=2, temperature=0.0, max_new_tokens=12)
+        single = [generate(variant, q, temperature=0.0, max_new_tokens=12).result().strip() for q in questions]
+        assert batched == single, variant.name

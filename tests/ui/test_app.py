@@ -152,3 +152,21 @@ def test_stopping_an_answer_logs_it_as_cancelled(client, home):
             break
         time.sleep(0.5)
     assert cancelled and 0 < cancelled[0].completion_tokens < 1024
+
+
+def test_data_tab_retrieves_passages(client):
+    rows, note = client.predict(question="Is it safe to walk around Bangkok at night?", k=3, api_name="/retrieve")
+    assert note == ""
+    data = rows["data"] if isinstance(rows, dict) else rows
+    assert len(data) == 3 and data[0][1].startswith("bangkok#")
+
+
+def test_data_tab_adds_an_uploaded_guide(client, tmp_path):
+    from gradio_client import handle_file
+
+    guide = tmp_path / "faroe.md"
+    guide.write_text("---\nid: faroe-upload\ntitle: Faroe Islands\n---\n## When to go\n\nJune for puffins.\n")
+    junk = tmp_path / "junk.exe"
+    junk.write_bytes(b"MZ")
+    note = client.predict(files=[handle_file(str(guide)), handle_file(str(junk))], api_name="/add_source")
+    assert "Added 1 guides" in note and "unsupported file type" in note

@@ -54,13 +54,21 @@ def template_question(passage: Passage, seed: int = 0) -> str:
     return rng.choice(GENERIC).format(section=passage.section.lower(), topic=passage.title.lower())
 
 
-def usable_question(text: str) -> str | None:
-    """The first line of a model's output if it reads as a question, else None."""
-    line = (text or "").strip().splitlines()[0].strip().strip('"').strip() if (text or "").strip() else ""
-    line = re.sub(r"^(question|q)\s*[:.-]\s*", "", line, flags=re.I)
+def _content_words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z]{5,}", text.lower())}
+
+
+def usable_question(text: str, passage: Passage | None = None) -> str | None:
+    """The first line of a model's output if it reads as a question (about the passage, when given), else None."""
+    text = (text or "").strip()
+    quoted = re.search(r"[\"“]([^\"”\n]{10,300}\?)[\"”]", text)  # small models often wrap it: Ask: "...?"
+    line = quoted.group(1) if quoted else (text.splitlines()[0].strip() if text else "")
+    line = re.sub(r"^((one|a|your)\s+)?(question|q)\s*[:.-]\s*", "", line, flags=re.I).strip().strip('"“”').strip()
     words = line.split()
     if not line.endswith("?") or not 4 <= len(words) <= 40:
         return None
+    if passage is not None and not _content_words(line) & _content_words(f"{passage.title} {passage.section} {passage.text}"):
+        return None  # a question about something else entirely
     return line
 
 
@@ -124,7 +132,7 @@ def generate_questions(
     counts["cached"] = len(passages) - len(todo)
     questions = []
     for passage, key in zip(passages, keys):
-        question = usable_question(cache.get(key) or "")
+        question = usable_question(cache.get(key) or "", passage)
         if question is None:
             counts["fallback"] += 1
             question = template_question(passage, seed)

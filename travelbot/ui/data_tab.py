@@ -70,6 +70,17 @@ def builds() -> tuple[gr.Dropdown, str]:
     )
 
 
+def _shorten(value: Any, limit: int = 400) -> Any:
+    """Long strings cut for display, so a sample row stays valid, readable JSON."""
+    if isinstance(value, str):
+        return value if len(value) <= limit else value[:limit] + f"… (+{len(value) - limit} characters)"
+    if isinstance(value, list):
+        return [_shorten(v, limit) for v in value]
+    if isinstance(value, dict):
+        return {k: _shorten(v, limit) for k, v in value.items()}
+    return value
+
+
 def show_build(build_id: str | None) -> tuple[str, str]:
     manifest = next((m for m in list_builds() if m["build_id"] == build_id), None)
     if manifest is None:
@@ -90,7 +101,8 @@ def show_build(build_id: str | None) -> tuple[str, str]:
             with path.open(encoding="utf-8") as handle:
                 first = handle.readline()
             if first:
-                samples.append(f"**{name}** — first training row:\n```json\n{json.dumps(json.loads(first), indent=1, ensure_ascii=False)[:2500]}\n```")
+                row = json.dumps(_shorten(json.loads(first)), indent=1, ensure_ascii=False)
+                samples.append(f"**{name}** — first training row:\n```json\n{row}\n```")
     return "\n".join(lines) + "\n\n" + "\n\n".join(samples), json.dumps(manifest, indent=2, ensure_ascii=False)
 
 
@@ -178,6 +190,7 @@ def build(app: gr.Blocks) -> None:
         build_view = gr.Markdown()
         with gr.Accordion("Manifest (JSON)", open=False):
             manifest_json = gr.Code(language="json")
+        refresh_builds = gr.Button("↻ Refresh builds", size="sm")
     with gr.Tab("Add a source"):
         gr.Markdown("Upload guides (.md with front matter, .txt, .pdf, .html), a JSONL of documents "
                     "(`id`, `title`, `text`) or raw Reddit JSONL. Bad files and lines are listed; the rest is kept.")
@@ -199,8 +212,7 @@ def build(app: gr.Blocks) -> None:
     start.click(RUNNER.start, [source, generator, ungrounded, seed], build_status, api_name="build_datasets")
     timer = gr.Timer(2.0)
     timer.tick(RUNNER.status, None, build_status, api_visibility="private")
-    finished = gr.Button("↻ Refresh builds", size="sm")
-    finished.click(builds, None, [build_pick, build_status], api_visibility="private")
+    refresh_builds.click(builds, None, [build_pick, build_status], api_visibility="private")
     add.click(upload, files, add_note, api_name="add_source").then(
         refresh_corpus, None, [corpus, corpus_note, doc_pick], api_visibility="private"
     )
