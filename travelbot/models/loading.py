@@ -100,23 +100,32 @@ def _convert_gguf(base: Base, gguf: Path, target: Path) -> None:
     partial.rename(target)
 
 
+def base_weights_location(base: Base, settings: Settings) -> str | Path:
+    """Where transformers finds a base's weights: the safetensors cache of a GGUF (made on first use),
+    a local folder, or a Hub id."""
+    if base.source == "gguf":
+        gguf = gguf_location(base)
+        location = _cache_dir(base, gguf, settings)
+        if not (location / "config.json").exists():
+            _convert_gguf(base, gguf, location)
+        return location
+    if base.source == "local":
+        location = Path(base.local_dir or "").expanduser()
+        if not (location / "config.json").exists():
+            raise TravelbotError(f"Base {base.name!r}: {location} has no config.json; point local_dir at a model folder.")
+        return location
+    if base.source == "openai":
+        raise TravelbotError(f"Base {base.name!r} is served by an endpoint; its weights are not on this machine.")
+    return base.model_id or ""
+
+
 def load_base(base: Base, settings: Settings) -> tuple["PreTrainedModel", "PreTrainedTokenizerBase", str]:
     """Load a transformers base: (model in eval mode, tokenizer, device)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     device = choose_device(settings.device)
     local_only = not settings.allow_downloads
-    if base.source == "gguf":
-        gguf = gguf_location(base)
-        location: str | Path = _cache_dir(base, gguf, settings)
-        if not (Path(location) / "config.json").exists():
-            _convert_gguf(base, gguf, Path(location))
-    elif base.source == "local":
-        location = Path(base.local_dir or "").expanduser()
-        if not (location / "config.json").exists():
-            raise TravelbotError(f"Base {base.name!r}: {location} has no config.json; point local_dir at a model folder.")
-    else:
-        location = base.model_id or ""
+    location = base_weights_location(base, settings)
     try:
         tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=local_only, token=settings.hf_token)
         model = AutoModelForCausalLM.from_pretrained(

@@ -248,6 +248,8 @@ class Registry:
         if not isinstance(meta, dict) or not isinstance(adapter_config, dict):
             self.problems.append(f"{adapter_dir}: adapter metadata must be JSON objects; skipped.")
             return None
+        if meta.get("kind") == "reward" or adapter_config.get("task_type") == "SEQ_CLS":
+            return None  # a reward model scores answers; it is not a chat variant
         recorded = adapter_config.get("base_model_name_or_path")
         if meta.get("base"):
             base = bases.get(meta["base"])

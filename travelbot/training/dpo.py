@@ -1,0 +1,59 @@
+"""DPO: direct preference optimisation of a variant on preference pairs (the study's "RLHF" stage).
+
+    travelbot train dpo --from raft --preset cpu-demo
+
+Starting from a variant's adapter, that adapter keeps training and a frozen copy of the same
+variant is the reference model, so the result is still one adapter on the base.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datasets import Dataset
+from trl import DPOConfig, DPOTrainer
+
+from travelbot.training.common import ProgressCallback, load_policy, load_rows, lora_config, save_adapter
+
+
+def preference_dataset(rows: list[dict[str, Any]]) -> Dataset:
+    return Dataset.from_list([{"prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"]} for r in rows])
+
+
+def train_dpo(config, start, data_dir, paths, progress, notes: list[str]) -> dict[str, Any]:
+    # -- data ------------------------------------------------------------------------------------
+    train_rows = load_rows(data_dir, "preferences", "train")
+    eval_rows = load_rows(data_dir, "preferences", "heldout", limit=config.eval_samples)
+
+    # -- model and reference ----------------------------------------------------------------------
+    model, tokenizer, device = load_policy(config, start, notes)
+    reference = None
+    if start.adapter is not None:
+        reference, _, _ = load_policy(config, start, notes, trainable=False)
+        reference.eval()
+
+    # -- trainer ---------------------------------------------------------------------------------
+    args = DPOConfig(
+        output_dir=str(paths.root / "checkpoints"), max_steps=config.max_steps, num_train_epochs=config.num_train_epochs,
+        per_device_train_batch_size=config.per_device_train_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps, learning_rate=config.learning_rate,
+        warmup_steps=round(config.warmup_ratio * max(config.max_steps, 0)), beta=config.beta, max_length=config.max_length,
+        gradient_checkpointing=config.gradient_checkpointing, logging_steps=config.logging_steps,
+        eval_strategy="steps" if eval_rows else "no", eval_steps=config.eval_steps,
+        per_device_eval_batch_size=config.per_device_train_batch_size, save_strategy="no", report_to=[],
+        seed=config.seed, use_cpu=device == "cpu", bf16=device.startswith("cuda"), dataloader_num_workers=0,
+    )
+    trainer = DPOTrainer(
+        model=model, ref_model=reference, args=args, train_dataset=preference_dataset(train_rows),
+        eval_dataset=preference_dataset(eval_rows) if eval_rows else None, processing_class=tokenizer,
+        peft_config=None if start.adapter is not None else lora_config(config), callbacks=[ProgressCallback(progress)],
+    )
+
+    # -- train, evaluate, save ----------------------------------------------------------------------
+    result = trainer.train()
+    metrics: dict[str, Any] = {"train_loss": result.training_loss, "train_pairs": len(train_rows)}
+    if eval_rows:
+        evaluated = trainer.evaluate()
+        metrics |= {k.removeprefix("eval_"): v for k, v in evaluated.items() if k.startswith("eval_")}
+    save_adapter(trainer.model, tokenizer, config, start, paths, {"retriever": start.retriever} if start.retriever else {})
+    return metrics

@@ -1,0 +1,66 @@
+"""Online RL against the reward model: GRPO (TRL) on travel questions.
+
+    travelbot train rlhf --from raft --preset cpu-demo [--reward-model .travelbot/runs/reward-…]
+
+The policy samples several answers per question; the reward model scores them; GRPO moves the
+policy's adapter towards the better-scored answers. RAFT policies see their documents, and the
+reward model judges the final answer after post-processing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datasets import Dataset
+from trl import GRPOConfig, GRPOTrainer
+
+from travelbot.config import get_settings
+from travelbot.data.raft import parse_raft_answer
+from travelbot.models.loading import base_weights_location
+from travelbot.training.common import ProgressCallback, load_policy, load_rows, lora_config, save_adapter
+from travelbot.training.reward import load_reward_model, newest_reward_model, score
+
+
+def train_rlhf(config, start, data_dir, paths, progress, notes: list[str]) -> dict[str, Any]:
+    settings = get_settings()
+    # -- data: RAFT prompts (documents + question) for a RAFT policy, plain questions otherwise -------
+    raft_policy = bool(start.retriever)
+    rows = load_rows(data_dir, "raft" if raft_policy else "sft", "train")
+    prompts = Dataset.from_list([
+        {"prompt": [{"role": "user", "content": r["messages"][0]["content"]}],
+         "question": r.get("question") or r["messages"][0]["content"]}
+        for r in rows
+    ])
+
+    # -- reward model ----------------------------------------------------------------------------
+    reward_dir = newest_reward_model(settings.runs_dir, config.reward_model)
+    reward_model, reward_tokenizer, _ = load_reward_model(base_weights_location(start.base, settings), None, notes,
+                                                          adapter=reward_dir)
+
+    def travel_reward(prompts, completions, question, **_: Any) -> list[float]:
+        answers = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
+        if raft_policy:
+            answers = [parse_raft_answer(a).answer for a in answers]
+        return score(reward_model, reward_tokenizer, [[{"role": "user", "content": q}] for q in question], answers)
+
+    # -- policy and trainer -------------------------------------------------------------------------
+    model, tokenizer, device = load_policy(config, start, notes)
+    args = GRPOConfig(
+        output_dir=str(paths.root / "checkpoints"), max_steps=config.max_steps, learning_rate=config.learning_rate,
+        per_device_train_batch_size=config.per_device_train_batch_size, num_generations=config.num_generations,
+        max_completion_length=config.max_completion_length, gradient_accumulation_steps=config.gradient_accumulation_steps,
+        logging_steps=config.logging_steps, save_strategy="no", report_to=[], seed=config.seed,
+        use_cpu=device == "cpu", bf16=device.startswith("cuda"), dataloader_num_workers=0,
+        gradient_checkpointing=config.gradient_checkpointing,
+    )
+    trainer = GRPOTrainer(
+        model=model, reward_funcs=[travel_reward], args=args, train_dataset=prompts, processing_class=tokenizer,
+        peft_config=None if start.adapter is not None else lora_config(config), callbacks=[ProgressCallback(progress)],
+    )
+
+    # -- train and save --------------------------------------------------------------------------------
+    result = trainer.train()
+    rewards = [h["reward"] for h in trainer.state.log_history if "reward" in h]
+    save_adapter(trainer.model, tokenizer, config, start, paths, {"retriever": start.retriever} if raft_policy else {})
+    return {"train_loss": result.training_loss, "reward_model": str(reward_dir), "reward_first": rewards[:1],
+            "reward_last": rewards[-1:], "prompts": len(rows)}

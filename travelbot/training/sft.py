@@ -1,0 +1,55 @@
+"""QLoRA and RAFT: supervised fine-tuning of a LoRA adapter with TRL's SFTTrainer.
+
+    travelbot train qlora --base smollm2-135m --preset cpu-demo
+    travelbot train raft  --base smollm2-135m --preset cpu-demo
+
+QLoRA trains on the SFT dataset (question -> answer) over a 4-bit NF4 base; RAFT trains on the RAFT
+dataset (documents + question -> quoted reasoning + answer), and its variant retrieves at inference.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datasets import Dataset
+from trl import SFTConfig, SFTTrainer
+
+from travelbot.training.common import ProgressCallback, load_policy, load_rows, lora_config, save_adapter
+
+
+def train_sft(config, start, data_dir, paths, progress, notes: list[str]) -> dict[str, Any]:
+    # -- data ------------------------------------------------------------------------------------
+    name = "raft" if config.method == "raft" else "sft"
+    train_rows = load_rows(data_dir, name, "train")
+    eval_rows = load_rows(data_dir, name, "heldout", limit=config.eval_samples)
+    train = Dataset.from_list([{"messages": r["messages"]} for r in train_rows])
+    evaluation = Dataset.from_list([{"messages": r["messages"]} for r in eval_rows]) if eval_rows else None
+
+    # -- model -----------------------------------------------------------------------------------
+    model, tokenizer, device = load_policy(config, start, notes)
+
+    # -- trainer ---------------------------------------------------------------------------------
+    args = SFTConfig(
+        output_dir=str(paths.root / "checkpoints"), max_steps=config.max_steps, num_train_epochs=config.num_train_epochs,
+        per_device_train_batch_size=config.per_device_train_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps, learning_rate=config.learning_rate,
+        warmup_steps=round(config.warmup_ratio * max(config.max_steps, 0)), max_length=config.max_length, packing=config.packing,
+        gradient_checkpointing=config.gradient_checkpointing, logging_steps=config.logging_steps,
+        eval_strategy="steps" if evaluation is not None else "no", eval_steps=config.eval_steps,
+        per_device_eval_batch_size=config.per_device_train_batch_size, save_strategy="no", report_to=[],
+        seed=config.seed, use_cpu=device == "cpu", bf16=device.startswith("cuda"), dataloader_num_workers=0,
+        assistant_only_loss=False,
+    )
+    trainer = SFTTrainer(
+        model=model, args=args, train_dataset=train, eval_dataset=evaluation, processing_class=tokenizer,
+        peft_config=None if start.adapter is not None else lora_config(config), callbacks=[ProgressCallback(progress)],
+    )
+
+    # -- train, evaluate, save ----------------------------------------------------------------------
+    result = trainer.train()
+    metrics = {"train_loss": result.training_loss, "train_rows": len(train_rows)}
+    if evaluation is not None:
+        metrics["eval_loss"] = trainer.evaluate()["eval_loss"]
+    extra = {"retriever": "corpus"} if config.method == "raft" else {}
+    save_adapter(trainer.model, tokenizer, config, start, paths, extra)
+    return metrics
