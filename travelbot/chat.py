@@ -14,6 +14,8 @@ from travelbot.errors import InvalidInputError, TravelbotError
 from travelbot.models import Generation, Message, Variant, generate, get_registry
 from travelbot.store import ChatTurn, Store, get_store
 
+RAFT_DOCUMENTS = 4  # passages a retrieval-augmented (RAFT) variant reads per question
+
 
 def check_message(text: str | None, settings: Settings | None = None) -> str:
     """The message without surrounding whitespace, or a readable error if it is empty or too long."""
@@ -48,7 +50,23 @@ class Reply:
     turn_index: int
     store: Store
     client_id: str | None = None
+    passages: list = field(default_factory=list)  # what a RAFT variant retrieved for this turn
     turn_id: int | None = field(default=None, init=False)
+
+    @property
+    def raft(self):
+        """A RAFT variant's output split into answer, reasoning and quoted sources (None otherwise)."""
+        if not self.variant.retriever:
+            return None
+        from travelbot.data.raft import parse_raft_answer
+
+        return parse_raft_answer(self.text)
+
+    @property
+    def answer(self) -> str:
+        """What a person is shown as the answer (a RAFT variant's final answer, else the text)."""
+        raft = self.raft
+        return raft.answer if raft is not None else self.text
 
     @property
     def variant(self) -> Variant:
@@ -128,7 +146,24 @@ def reply(
     if conversation_id is None:
         conversation_id = store.new_conversation(kind=kind, client_id=client_id)
     system = system_prompt.strip() if system_prompt and system_prompt.strip() else variant.effective_system_prompt
-    messages = [{"role": "system", "content": system}, *history, {"role": "user", "content": message}]
+    passages, content = retrieve_for(variant, message)
+    messages = [{"role": "system", "content": system}, *history, {"role": "user", "content": content}]
     generation = generate(variant, messages, **generation_settings)
     turn_index = sum(1 for m in history if m["role"] == "user")
-    return Reply(generation, conversation_id, turn_index, store, client_id)
+    return Reply(generation, conversation_id, turn_index, store, client_id, passages)
+
+
+def retrieve_for(variant: Variant, message: str) -> tuple[list, str]:
+    """(passages, user message): a RAFT variant reads retrieved documents before the question,
+    in the same format it was trained on; other variants get the question as it is."""
+    if not variant.retriever:
+        return [], message
+    if variant.retriever != "corpus":
+        raise TravelbotError(f"Variant {variant.name!r} asks for retriever {variant.retriever!r}; only 'corpus' exists.")
+    from travelbot.data.corpus import corpus_retriever
+    from travelbot.data.raft import raft_prompt
+    from travelbot.retrieval import Passage
+
+    hits = corpus_retriever().retrieve(message, RAFT_DOCUMENTS)
+    documents = [Passage(h.passage_id, h.doc_id, h.title, h.section, h.text) for h in hits]
+    return hits, raft_prompt(message, documents)

@@ -194,6 +194,21 @@ def train(method: str, base: str | None, from_variant: str | None, preset: str, 
         click.echo(f"note: {note}", err=True)
 
 
+@main.command("export-adapter")
+@click.argument("run")
+@click.option("--to", "destination", type=click.Path(file_okay=False), required=True, help="Folder to export into.")
+@click.option("--name", default=None, help="Variant name in the new place (default: the run's).")
+@click.option("--full-precision", is_flag=True, help="Keep float32 weights (default: float16, half the size).")
+@user_errors
+def export_adapter_command(run: str, destination: str, name: str | None, full_precision: bool) -> None:
+    """Copy a finished run's adapter (e.g. into assets/adapters/) as a self-describing variant."""
+    from pathlib import Path
+
+    from travelbot.training.export import export_adapter
+
+    click.echo(str(export_adapter(run, Path(destination), name, half=not full_precision)))
+
+
 @main.group()
 def data() -> None:
     """Travel data: corpus, golden answers, Reddit, retrieval and the datasets for each method."""

@@ -30,6 +30,7 @@ def train_dpo(config, start, data_dir, paths, progress, notes: list[str]) -> dic
     reference = None
     if start.adapter is not None:
         reference, _, _ = load_policy(config, start, notes, trainable=False)
+        reference = reference.merge_and_unload()  # a plain model: TRL's fused reference pass expects one
         reference.eval()
 
     # -- trainer ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ reward model judges the final answer after post-processing.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from datasets import Dataset
@@ -21,13 +22,28 @@ from travelbot.training.common import ProgressCallback, load_policy, load_rows, 
 from travelbot.training.reward import load_reward_model, newest_reward_model, score
 
 
+RL_DOCUMENTS = 2  # sampling several answers per prompt is costly: RL prompts keep the oracle + one negative
+
+
+def shorter_prompt(row: dict[str, Any]) -> str:
+    """A RAFT prompt cut to the oracle document and one negative (same format the policy was trained on)."""
+    content = row["messages"][0]["content"]
+    blocks = re.findall(r"<DOCUMENT>.*?</DOCUMENT>", content, re.S)
+    ids = row.get("document_ids") or []
+    if len(blocks) != len(ids) or len(blocks) <= RL_DOCUMENTS:
+        return content
+    keep = sorted(range(len(ids)), key=lambda i: ids[i] != row.get("oracle_id"))[:RL_DOCUMENTS]
+    kept = [blocks[i] for i in sorted(keep)]
+    return "\n".join(kept) + content[content.rindex("</DOCUMENT>") + len("</DOCUMENT>"):]
+
+
 def train_rlhf(config, start, data_dir, paths, progress, notes: list[str]) -> dict[str, Any]:
     settings = get_settings()
     # -- data: RAFT prompts (documents + question) for a RAFT policy, plain questions otherwise -------
     raft_policy = bool(start.retriever)
     rows = load_rows(data_dir, "raft" if raft_policy else "sft", "train")
     prompts = Dataset.from_list([
-        {"prompt": [{"role": "user", "content": r["messages"][0]["content"]}],
+        {"prompt": [{"role": "user", "content": shorter_prompt(r) if raft_policy else r["messages"][0]["content"]}],
          "question": r.get("question") or r["messages"][0]["content"]}
         for r in rows
     ])

@@ -72,8 +72,8 @@ def behaviour_check(start, adapter_dir: Path, questions: int = 8, max_new_tokens
     else:
         prompts = [[{"role": "user", "content": q.question}] for q in golden]
     settings = {"temperature": 0.0, "max_new_tokens": max_new_tokens}
-    before = generate_batch(start, prompts, batch_size=8, **settings)
-    after = generate_batch(new, prompts, batch_size=8, **settings)
+    before = generate_batch(start, prompts, batch_size=4, **settings)
+    after = generate_batch(new, prompts, batch_size=4, **settings)
     final = (lambda text: parse_raft_answer(text).answer) if new.retriever else (lambda text: text)
     return {
         "questions": len(golden),

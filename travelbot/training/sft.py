@@ -49,7 +49,8 @@ def train_sft(config, start, data_dir, paths, progress, notes: list[str]) -> dic
     result = trainer.train()
     metrics = {"train_loss": result.training_loss, "train_rows": len(train_rows)}
     if evaluation is not None:
-        metrics["eval_loss"] = trainer.evaluate()["eval_loss"]
+        logged = [h["eval_loss"] for h in trainer.state.log_history if "eval_loss" in h]
+        metrics["eval_loss"] = logged[-1] if logged else trainer.evaluate()["eval_loss"]
     extra = {"retriever": "corpus"} if config.method == "raft" else {}
     save_adapter(trainer.model, tokenizer, config, start, paths, extra)
     return metrics

@@ -10,7 +10,7 @@ from travelbot.chat import reply
 from travelbot.config import get_settings
 from travelbot.errors import TravelbotError
 from travelbot.models import get_registry
-from travelbot.ui.common import answer_footer, default_variant, error_note, variant_choices
+from travelbot.ui.common import answer_footer, default_variant, error_note, raft_details, variant_choices
 
 EXAMPLES = [
     "What should I pack for a week in Lisbon in May?",
@@ -52,7 +52,7 @@ def respond(
 
     def turn() -> list[dict]:
         # Kept current on every chunk, so a stopped answer stays part of the conversation.
-        return [*history, {"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]
+        return [*history, {"role": "user", "content": question}, {"role": "assistant", "content": answer.answer}]
 
     try:
         for _ in answer:
@@ -62,7 +62,8 @@ def respond(
         display[-1] = {"role": "assistant", "content": answer.text + "\n\n" + error_note(str(exc))}
         yield "", display, turn(), answer.conversation_id, error_note(str(exc))
         return
-    display[-1] = {"role": "assistant", "content": answer.text + answer_footer(answer.variant, answer.stats)}
+    shown = answer.answer + raft_details(answer) + answer_footer(answer.variant, answer.stats)
+    display[-1] = {"role": "assistant", "content": shown}
     yield "", display, turn(), answer.conversation_id, ""
 
 

@@ -25,3 +25,21 @@ def answer_footer(variant: Variant, stats: GenerationStats) -> str:
 
 def error_note(message: str) -> str:
     return f"⚠️ {message}"
+
+
+def raft_details(reply) -> str:
+    """Under a RAFT answer: its reasoning, the quotes it relied on and the passages it read."""
+    raft = reply.raft
+    if raft is None:
+        return ""
+    parts = []
+    if raft.reasoning:
+        parts.append(f"**Reasoning.** {raft.reasoning}")
+    if raft.quotes:
+        parts.append("**Quoted.**\n" + "\n".join(f"> {q}" for q in raft.quotes))
+    if reply.passages:
+        parts.append("**Sources read.** " + "; ".join(f"{p.title} — {p.section}" for p in reply.passages))
+    if not raft.well_formed:
+        parts.append("*The model did not mark a final answer; showing its whole output.*")
+    body = "\n\n".join(parts)
+    return f"\n\n<details><summary>Reasoning and sources</summary>\n\n{body}\n\n</details>"

@@ -12,7 +12,7 @@ from travelbot.chat import Reply, check_message, reply
 from travelbot.config import get_settings
 from travelbot.errors import InvalidInputError, TravelbotError
 from travelbot.store import get_store
-from travelbot.ui.common import answer_footer, error_note, variant_choices
+from travelbot.ui.common import answer_footer, error_note, raft_details, variant_choices
 
 MAX_PANELS = 4
 
@@ -65,11 +65,12 @@ def compare(
     def panels(final: bool) -> list:
         shown = []
         for index, answer in enumerate(replies):
-            body = answer.text or ("…" if not final else "")
+            done = final or answer.generation.done
+            body = (answer.answer if done else answer.text) or ("…" if not final else "")
             if index in errors:
                 body += "\n\n" + error_note(errors[index])
-            elif final or answer.generation.done:
-                body += answer_footer(answer.variant, answer.stats)
+            elif done:
+                body += raft_details(answer) + answer_footer(answer.variant, answer.stats)
             shown.append(gr.Markdown(_panel(answer.variant.name, body), visible=True))
         return shown + hidden[len(shown):]
 
