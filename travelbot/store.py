@@ -11,14 +11,15 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (JSON, Column, DateTime, Engine, Float, ForeignKey, Index, Integer, MetaData,
-                        Table, Text, create_engine, event, exc, func, insert, inspect, make_url, pool, select, text)
+from sqlalchemy import (JSON, CheckConstraint, Column, DateTime, Engine, Float, ForeignKey, Index, Integer, MetaData,
+                        Table, Text, create_engine, event, exc, func, insert, inspect, make_url, pool, select, text,
+                        update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeDecorator
@@ -93,6 +94,39 @@ def m001_conversations_and_chat_turns(conn: Connection) -> None:
     """Conversations and the turns logged in them."""
     md = MetaData()
     _v1_tables(md)
+    md.create_all(conn)
+
+
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+
+
+def _v2_training_jobs(md: MetaData) -> Table:
+    """The training_jobs table as migration m002 created it; frozen like v1."""
+    return Table(
+        "training_jobs", md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("name", Text, nullable=False), Column("method", Text, nullable=False),
+        Column("preset", Text, nullable=False), Column("status", Text, nullable=False),
+        Column("device", Text, nullable=False), Column("pid", Integer),
+        Column("config", JSON, nullable=False), Column("command", JSON),
+        Column("run_dir", Text, nullable=False), Column("log_path", Text, nullable=False), Column("output_path", Text),
+        Column("created_at", UTCDateTime, nullable=False), Column("started_at", UTCDateTime),
+        Column("finished_at", UTCDateTime), Column("error", Text), Column("last_progress", JSON),
+        Column("metrics", JSON),
+        CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')",
+                        name="ck_training_jobs_status"),
+        Index("ix_training_jobs_status", "status"))
+
+
+training_jobs = _v2_training_jobs(metadata)
+TABLES[training_jobs.name] = training_jobs
+
+
+@migration
+def m002_training_jobs(conn: Connection) -> None:
+    """Training jobs: mutable records of child processes (queued -> running -> succeeded/failed/cancelled)."""
+    md = MetaData()
+    _v2_training_jobs(md)
     md.create_all(conn)
 
 
@@ -298,6 +332,62 @@ class Store:
             raise ValueError(f"Unknown table {table!r}; expected one of {', '.join(sorted(TABLES))}.")
         with self._tx() as conn:
             return int(conn.scalar(select(func.count()).select_from(TABLES[table])) or 0)
+
+    # Training jobs: unlike chat turns these rows change as a job runs (see travelbot.training.jobs).
+
+    def add_job(self, **values: Any) -> int:
+        """Insert a training job row (columns of ``training_jobs``) and return its id."""
+        with self._tx(write=True) as conn:
+            return int(conn.execute(insert(training_jobs).values(**values)).inserted_primary_key[0])
+
+    def update_job(self, job_id: int, *, only_if: str | Sequence[str] | None = None, **values: Any) -> bool:
+        """Change a job's columns, only while its status is ``only_if`` when given; True if a row changed."""
+        query = update(training_jobs).where(training_jobs.c.id == job_id).values(**values)
+        if only_if is not None:
+            query = query.where(training_jobs.c.status.in_([only_if] if isinstance(only_if, str) else list(only_if)))
+        with self._tx(write=True) as conn:
+            return conn.execute(query).rowcount > 0
+
+    def job(self, job_id: int) -> dict | None:
+        """One training job as a dict of its columns, or None if unknown."""
+        with self._tx() as conn:
+            row = conn.execute(select(training_jobs).where(training_jobs.c.id == job_id)).mappings().first()
+        return dict(row) if row else None
+
+    def jobs(self, *, status: str | Sequence[str] | None = None, limit: int | None = None,
+             oldest_first: bool = False) -> list[dict]:
+        """Training jobs, newest first (or oldest first), optionally only those with the given status(es)."""
+        order = training_jobs.c.id.asc() if oldest_first else training_jobs.c.id.desc()
+        query = select(training_jobs).order_by(order)
+        if status is not None:
+            query = query.where(training_jobs.c.status.in_([status] if isinstance(status, str) else list(status)))
+        if limit is not None:
+            query = query.limit(max(limit, 0))
+        with self._tx() as conn:
+            return [dict(row) for row in conn.execute(query).mappings().all()]
+
+    def claim_job(self, limits: Mapping[str, int]) -> dict | None:
+        """Mark the oldest startable queued job running and return it, or None.
+
+        A job is startable when it has a command and its device runs fewer than ``limits[device]`` jobs.
+        Counting and claiming happen in one write transaction, so dispatchers in several processes take turns.
+        """
+        with self._tx(write=True) as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(7470746272)"))
+            running: dict[str, int] = dict(conn.execute(
+                select(training_jobs.c.device, func.count()).where(training_jobs.c.status == "running")
+                .group_by(training_jobs.c.device)).all())
+            queued = conn.execute(select(training_jobs.c.id, training_jobs.c.device)
+                                  .where(training_jobs.c.status == "queued", training_jobs.c.command.is_not(None))
+                                  .order_by(training_jobs.c.id)).all()
+            for job_id, device in queued:
+                if running.get(device, 0) < limits.get(device, 1):
+                    conn.execute(update(training_jobs).where(training_jobs.c.id == job_id)
+                                 .values(status="running", started_at=_now()))
+                    row = conn.execute(select(training_jobs).where(training_jobs.c.id == job_id)).mappings().first()
+                    return dict(row) if row else None
+            return None
 
     def close(self) -> None:
         """Release connections and forget this store in ``get_store``'s cache."""

@@ -58,6 +58,8 @@ class TrainConfig:
     beta: float = 0.1
     num_generations: int = 4
     max_completion_length: int = 64
+    # after training: how many golden dev questions to answer with the start and the new variant (0 = skip)
+    behaviour_questions: int = 8
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

@@ -112,8 +112,8 @@ def run_training(config: TrainConfig, job_id: int | None = None, check_behaviour
                     "dataset_manifest_sha256": hashlib.sha256(manifest).hexdigest(),
                     "dataset_build": json.loads(manifest).get("build_id")}
         metrics = _method(config.method)(config, start, data, paths, progress, notes)
-        if check_behaviour and config.method != "reward":
-            metrics["behaviour"] = behaviour_check(start, paths.adapter)
+        if check_behaviour and config.method != "reward" and config.behaviour_questions > 0:
+            metrics["behaviour"] = behaviour_check(start, paths.adapter, config.behaviour_questions)
     except Exception as exc:
         error = str(exc) if isinstance(exc, TravelbotError) else f"{type(exc).__name__}: {exc}"
         summary |= {"status": "failed", "error": error, "notes": notes, "traceback": traceback.format_exc()[-4000:]}

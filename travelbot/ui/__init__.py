@@ -6,14 +6,14 @@ import gradio as gr
 
 from travelbot import __version__
 from travelbot.config import ASSETS_DIR
-from travelbot.ui import chat_tab, compare_tab, data_tab
+from travelbot.ui import chat_tab, compare_tab, data_tab, train_tab
 
 TITLE = "travelbot — which fine-tuned travel chatbot serves people best?"
 HEADER = f"""
 # travelbot
 **Compare fine-tuned travel chatbots (QLoRA, RAFT, RLHF) and check which automatic metrics agree with people.**
 Start in **Chat**: pick a variant and ask a travel question; then use **Compare** to put the same question to
-several variants side by side; **Data** shows the travel corpus, the golden questions and the training datasets. <sub>v{__version__}</sub>
+several variants side by side; **Train** fine-tunes new variants (QLoRA, RAFT, DPO, RLHF); **Data** shows the travel corpus, the golden questions and the training datasets. <sub>v{__version__}</sub>
 """
 
 
@@ -26,6 +26,8 @@ def build_app() -> gr.Blocks:
                 chat_tab.build(app)
             with gr.Tab("Compare", id="compare"):
                 compare_tab.build(app)
+            with gr.Tab("Train", id="train"):
+                train_tab.build(app)
             with gr.Tab("Data", id="data"):
                 data_tab.build(app)
     return app

@@ -1,0 +1,396 @@
+"""Training jobs: each run is a child process that outlives the web app; the store and the run's JSONL log tell
+how it goes, so closing the browser or restarting the server never stops or loses a run.
+
+    job_id = submit_job(resolve_config("qlora", preset="cpu-demo", base="smollm2-135m"))
+
+The child is ``python -m travelbot train ... --job-id N``: it calls ``record_progress`` for every log event and
+``finish_job`` at the end. ``reconcile`` notices children that died without finishing (killed, crashed, a reboot)
+and starts queued jobs; the UI calls it on every poll.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from travelbot.config import ASSETS_DIR, Settings, get_settings
+from travelbot.errors import TravelbotError
+from travelbot.store import get_store
+from travelbot.training.config import TrainConfig, train_command
+
+log = logging.getLogger(__name__)
+
+# How many jobs run at once per device: one job fills a GPU, and CPU training already uses every core.
+MAX_RUNNING = {"cpu": 1, "cuda": 1}
+ACTIVE = ("queued", "running")
+LOG_NAME = "trainer_log.jsonl"
+UNEXPECTED_END = "The training process ended unexpectedly"
+OUTPUT_TAIL_LINES = 20
+KILL_GRACE_SECONDS = 5.0  # between SIGTERM and SIGKILL on cancel
+START_GRACE_SECONDS = 60.0  # a claimed job may have no pid yet while its spawner is starting it
+PID_SLACK_SECONDS = 2.0  # a process created later than started_at + this is not the job's (the pid was reused)
+
+_lock = threading.Lock()
+# Processes started by this process, by (database, job id), kept so that they are reaped when they end.
+_children: dict[tuple[str, int], subprocess.Popen] = {}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ---------------------------------------------------------------- submit and start
+
+
+def device_for(config: TrainConfig) -> str:
+    """Where a preset trains: "cpu" for the CPU presets (cpu-demo), "cuda" for the GPU ones."""
+    return "cpu" if config.preset.startswith("cpu") else "cuda"
+
+
+def submit_job(config: TrainConfig, *, argv: list[str] | None = None) -> int:
+    """Queue a training run and start it if its device is free; return the job id.
+
+    ``argv`` replaces the real trainer command (tests, other trainers); ``{job_id}`` and ``{run_dir}`` in its
+    items are filled in.
+    """
+    settings = get_settings()
+    store = get_store()
+    train_command(config)  # a config that cannot be turned into a command fails here, before a row exists
+    if any(job["name"] == config.name for job in store.jobs(status=ACTIVE)):
+        raise TravelbotError(f"A training job named {config.name!r} is already queued or running; choose another name.")
+    run_dir = (settings.runs_dir / config.name).resolve()
+    job_id = store.add_job(
+        name=config.name, method=config.method, preset=config.preset, status="queued", device=device_for(config),
+        config=config.to_dict(), run_dir=str(run_dir), log_path=str(run_dir / LOG_NAME), created_at=_now())
+    if argv is None:
+        command = [sys.executable, "-m", "travelbot", *train_command(config, job_id)[1:]]
+    else:
+        command = [a.replace("{job_id}", str(job_id)).replace("{run_dir}", str(run_dir)) for a in argv]
+    output = (settings.home / "jobs" / f"job-{job_id}.log").resolve()
+    store.update_job(job_id, command=command, output_path=str(output))  # now dispatchers may claim it
+    dispatch()
+    return job_id
+
+
+def dispatch() -> list[int]:
+    """Start queued jobs, oldest first, while their device has room (``MAX_RUNNING``); return the ids started."""
+    store = get_store()
+    started: list[int] = []
+    with _lock:
+        if not store.jobs(status="queued", limit=1):
+            return started
+        while (job := store.claim_job(MAX_RUNNING)) is not None:
+            try:
+                proc = _spawn(job)
+            except (OSError, ValueError, subprocess.SubprocessError) as exc:
+                store.update_job(job["id"], status="failed", finished_at=_now(),
+                                 error=f"Could not start the training process ({exc}); check the command and the disk.")
+                continue
+            job.update(pid=proc.pid, started_at=_now())
+            if not store.update_job(job["id"], only_if="running", pid=job["pid"], started_at=job["started_at"]):
+                _kill_tree(job)  # cancelled while we were starting it
+                continue
+            started.append(job["id"])
+    return started
+
+
+def _spawn(job: dict) -> subprocess.Popen:
+    """Start the job's command in its own session (it survives us) with stdout+stderr in its output file."""
+    output = Path(job["output_path"])
+    output.parent.mkdir(parents=True, exist_ok=True)
+    Path(job["run_dir"]).parent.mkdir(parents=True, exist_ok=True)
+    with output.open("ab") as out:
+        proc = subprocess.Popen(job["command"], stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, close_fds=True, env=_child_env(get_settings()))
+    _children[_key(job["id"])] = proc
+    return proc
+
+
+def _key(job_id: int) -> tuple[str, int]:
+    return get_settings().database_url, job_id
+
+
+def _child_env(settings: Settings) -> dict[str, str]:
+    """Our environment with this process's settings, so the child uses the same data home and database."""
+    env = {**os.environ, "TRAVELBOT_HOME": str(settings.home.resolve()), "PYTHONUNBUFFERED": "1",
+           # The trainer shares the cores with the web app: idle OpenMP threads must sleep, not spin.
+           "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+    if settings.db_url:
+        env["TRAVELBOT_DB_URL"] = settings.db_url
+    else:
+        env.pop("TRAVELBOT_DB_URL", None)
+    if settings.assets_dir != ASSETS_DIR:
+        env["TRAVELBOT_ASSETS"] = str(Path(settings.assets_dir).resolve())
+    if settings.device != "auto":
+        env["TRAVELBOT_DEVICE"] = settings.device
+    return env
+
+
+# ---------------------------------------------------------------- called by the trainer
+
+
+def record_progress(job_id: int, event: dict) -> None:
+    """Store the trainer's latest log event; never raises (progress is best effort, the training goes on)."""
+    try:
+        get_store().update_job(int(job_id), only_if="running", last_progress=_plain(event))
+    except Exception:  # noqa: BLE001
+        log.warning("Could not record the progress of training job %s.", job_id, exc_info=True)
+
+
+def finish_job(job_id: int, status: str, error: str | None = None, metrics: dict | None = None) -> None:
+    """Record how a run ended ("succeeded" or "failed") and start the next queued job; never raises."""
+    try:
+        if status not in ("succeeded", "failed"):
+            error, status = f"The trainer reported an unknown status {status!r}. {error or ''}".strip(), "failed"
+        get_store().update_job(int(job_id), only_if="running", status=status, finished_at=_now(),
+                               error=error, metrics=_plain(metrics))
+    except Exception:  # noqa: BLE001
+        log.warning("Could not record the end of training job %s.", job_id, exc_info=True)
+    try:
+        dispatch()
+    except Exception:  # noqa: BLE001
+        log.warning("Could not start the next queued training job.", exc_info=True)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy: numbers that are not finite become None (PostgreSQL JSON rejects NaN), others str()."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    if hasattr(value, "item"):  # numpy / torch scalars
+        try:
+            return _plain(value.item())
+        except (TypeError, ValueError):
+            pass
+    return str(value)
+
+
+# ---------------------------------------------------------------- cancel and reconcile
+
+
+def cancel_job(job_id: int) -> dict:
+    """Cancel a queued job, or kill a running job's whole process tree; return the job."""
+    store = get_store()
+    job = get_job(job_id)
+    if job["status"] == "queued" and store.update_job(job["id"], only_if="queued", status="cancelled",
+                                                      finished_at=_now()):
+        return get_job(job["id"])
+    job = get_job(job["id"])
+    # Marked first, so the dying trainer's finish_job (and reconcile) cannot overwrite "cancelled".
+    if job["status"] == "running" and store.update_job(job["id"], only_if="running", status="cancelled",
+                                                       finished_at=_now()):
+        _kill_tree(job)
+        dispatch()
+        return get_job(job["id"])
+    job = get_job(job["id"])
+    raise TravelbotError(f"Training job {job['id']} has already {_ended(job['status'])}; "
+                         "only queued or running jobs can be cancelled.")
+
+
+def _ended(status: str) -> str:
+    return {"succeeded": "succeeded", "failed": "failed", "cancelled": "been cancelled"}.get(status, status)
+
+
+def _process(job: dict) -> psutil.Process | None:
+    """The job's live process, or None if it is gone, a zombie, or its pid now belongs to another process."""
+    if not job.get("pid"):
+        return None
+    try:
+        proc = psutil.Process(job["pid"])
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        started = job.get("started_at")
+        if started is not None and proc.create_time() > started.timestamp() + PID_SLACK_SECONDS:
+            return None
+        return proc
+    except psutil.NoSuchProcess:
+        return None
+    except psutil.AccessDenied:  # exists but is not ours to inspect: it cannot be our child's process
+        return None
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _reap(key: tuple[str, int]) -> int | None:
+    """Collect our own child's exit status (so it is not left a zombie); None while it still runs."""
+    child = _children.get(key)
+    if child is None:
+        return None
+    code = child.poll()
+    if code is not None:
+        _children.pop(key, None)
+    return code
+
+
+def _wait_gone(job_id: int, procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    deadline = time.monotonic() + timeout
+    alive = procs
+    while True:
+        _reap(_key(job_id))
+        alive = [p for p in alive if _alive(p)]
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def _kill_tree(job: dict) -> None:
+    """SIGTERM the job's process group and every descendant, then SIGKILL what is left after a grace period."""
+    proc = _process(job)
+    if proc is None:
+        _reap(_key(job["id"]))
+        return
+    try:
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        procs = [proc]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)  # the child leads its own session, so its group holds the whole tree
+        except OSError:
+            pass
+        for p in procs:  # and descendants that moved to another group
+            try:
+                p.send_signal(sig)
+            except psutil.Error:
+                pass
+        procs = _wait_gone(job["id"], procs, KILL_GRACE_SECONDS)
+        if not procs:
+            return
+    log.warning("Training job %s: processes %s survived SIGKILL.", job["id"], [p.pid for p in procs])
+
+
+def _still_running(job: dict) -> bool:
+    if _key(job["id"]) in _children:
+        return _reap(_key(job["id"])) is None
+    if not job.get("pid"):  # claimed but not started yet, or its spawner died in between
+        started = job.get("started_at")
+        return started is not None and (_now() - started).total_seconds() < START_GRACE_SECONDS
+    return _process(job) is not None
+
+
+def reconcile() -> list[int]:
+    """Mark running jobs whose process is gone without calling finish_job as failed, then start queued jobs.
+
+    Returns the ids whose record was corrected. A run whose log ends with an "end" event keeps the ending
+    it logged (its finish_job call was lost); others fail with the last lines of their output.
+    """
+    store = get_store()
+    corrected: list[int] = []
+    for key in list(_children):  # children that ended (and reported so) are collected, not left zombies
+        _reap(key)
+    for job in store.jobs(status="running"):
+        if _still_running(job):
+            continue
+        end = next((e for e in reversed(_job_events(job)) if e.get("event") == "end"), None)
+        if end is not None and end.get("status") in ("succeeded", "failed"):
+            values = {"status": end["status"], "error": end.get("error"), "metrics": _plain(end.get("metrics"))}
+        else:
+            tail = "\n".join(output_tail(job, OUTPUT_TAIL_LINES))
+            values = {"status": "failed", "error": f"{UNEXPECTED_END}; its last output lines:\n{tail}" if tail
+                      else f"{UNEXPECTED_END} without any output."}
+        if store.update_job(job["id"], only_if="running", finished_at=_now(), **values):
+            corrected.append(job["id"])
+    dispatch()
+    return corrected
+
+
+# ---------------------------------------------------------------- reading
+
+
+def get_job(job_id: int | str) -> dict:
+    """One job's row, or a TravelbotError if there is no such job."""
+    try:
+        number = int(str(job_id).strip().lstrip("#"))
+    except ValueError:
+        raise TravelbotError(f"Training job ids are whole numbers, not {job_id!r}.") from None
+    job = get_store().job(number)
+    if job is None:
+        raise TravelbotError(f"There is no training job {number}; pick one from the jobs table.")
+    return job
+
+
+def list_jobs(limit: int = 50) -> list[dict]:
+    """The most recent jobs, newest first."""
+    return get_store().jobs(limit=limit)
+
+
+def read_log_events(path: Path) -> list[dict]:
+    """The trainer's JSONL events; a torn last line (the trainer is mid-write) or any bad line is skipped."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    events = []
+    for line in text.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict):
+            events.append(event)
+    return events
+
+
+def _job_events(job: dict) -> list[dict]:
+    """The job's log events, ignoring a log left by an earlier run of the same name."""
+    if job["status"] == "queued" or not job.get("log_path"):
+        return []
+    path = Path(job["log_path"])
+    try:
+        modified = path.stat().st_mtime
+    except OSError:
+        return []
+    started = job.get("started_at")
+    if started is not None and modified < started.timestamp() - PID_SLACK_SECONDS:
+        return []
+    events = read_log_events(path)
+    starts = [i for i, e in enumerate(events) if e.get("event") == "start"]
+    return events[starts[-1]:] if starts else events
+
+
+def output_tail(job: dict, lines: int = OUTPUT_TAIL_LINES) -> list[str]:
+    """The last lines of the job's stdout+stderr."""
+    if not job.get("output_path"):
+        return []
+    try:
+        with open(job["output_path"], "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(handle.tell() - 64 * 1024, 0))
+            data = handle.read()
+    except OSError:
+        return []
+    # Progress bars redraw with carriage returns; keep what a terminal would show last.
+    shown = [line.rsplit("\r", 1)[-1] for line in data.decode("utf-8", errors="replace").splitlines()]
+    return shown[-lines:] if lines > 0 else []
+
+
+def job_progress(job_id: int | str, tail: int = 50) -> dict:
+    """The job's row plus ``events`` (parsed log) and ``output_tail`` (last ``tail`` output lines)."""
+    job = get_job(job_id)
+    return {**job, "events": _job_events(job), "output_tail": output_tail(job, tail)}
+
+
+__all__ = ["MAX_RUNNING", "cancel_job", "device_for", "dispatch", "finish_job", "get_job", "job_progress",
+           "list_jobs", "read_log_events", "reconcile", "record_progress", "submit_job"]
