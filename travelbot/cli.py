@@ -199,14 +199,23 @@ def train(method: str, base: str | None, from_variant: str | None, preset: str, 
 @click.option("--to", "destination", type=click.Path(file_okay=False), required=True, help="Folder to export into.")
 @click.option("--name", default=None, help="Variant name in the new place (default: the run's).")
 @click.option("--full-precision", is_flag=True, help="Keep float32 weights (default: float16, half the size).")
+@click.option("--merge", is_flag=True, help="Write the base with the adapter merged in (a plain model folder).")
+@click.option("--push", "repo_id", default=None, help="Also upload the result to this Hub repo (needs HF_TOKEN).")
 @user_errors
-def export_adapter_command(run: str, destination: str, name: str | None, full_precision: bool) -> None:
+def export_adapter_command(run: str, destination: str, name: str | None, full_precision: bool, merge: bool,
+                           repo_id: str | None) -> None:
     """Copy a finished run's adapter (e.g. into assets/adapters/) as a self-describing variant."""
     from pathlib import Path
 
-    from travelbot.training.export import export_adapter
+    from travelbot.training.export import export_adapter, merge_adapter, push_to_hub
 
-    click.echo(str(export_adapter(run, Path(destination), name, half=not full_precision)))
+    if merge:
+        target = merge_adapter(run, Path(destination), name)
+    else:
+        target = export_adapter(run, Path(destination), name, half=not full_precision)
+    click.echo(str(target))
+    if repo_id:
+        click.echo(push_to_hub(target, repo_id))
 
 
 @main.group()

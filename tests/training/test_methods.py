@@ -55,7 +55,7 @@ def _check_run(summary, settings, method):
     return root
 
 
-def test_qlora_in_4bit_trains_and_its_adapter_changes_output(runs_home, dataset, base_variant):
+def test_qlora_in_4bit_trains_and_its_adapter_changes_output(runs_home, dataset, base_variant, tmp_path):
     from travelbot.models import get_registry
 
     config = resolve_config("qlora", base="smollm2-135m", dataset=str(dataset), name="t-qlora",
@@ -71,6 +71,25 @@ def test_qlora_in_4bit_trains_and_its_adapter_changes_output(runs_home, dataset,
     before, after = _logits(base_variant), _logits(variant)
     assert (after - before).abs().max() > 1e-3
     assert torch.equal(_logits(base_variant), before)  # the base is unchanged
+
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    from travelbot.training.export import export_adapter, merge_adapter, push_to_hub
+
+    exported = export_adapter("t-qlora", tmp_path / "exported", "shipped-qlora")
+    assert {t.dtype for t in load_file(exported / "adapter_model.safetensors").values()} == {torch.float16}
+    assert json.loads((exported / "travelbot.json").read_text())["name"] == "shipped-qlora"
+    assert (exported / "training_config.json").exists() and (exported / "metrics.json").exists()
+    merged = merge_adapter("t-qlora", tmp_path / "merged")
+    from travelbot.models import backend_for
+
+    ids = backend_for(base_variant.base).prompt_ids([{"role": "user", "content": "Tell me about Lisbon."}])
+    with torch.inference_mode():
+        merged_logits = AutoModelForCausalLM.from_pretrained(merged)(input_ids=ids).logits[:, -1, :]
+    assert torch.allclose(merged_logits, after, atol=1e-3)
+    with pytest.raises(TravelbotError, match="HF_TOKEN"):
+        push_to_hub(merged, "someone/travelbot-qlora")
 
 
 def test_raft_variant_retrieves_and_dpo_rlhf_continue_from_it(runs_home, dataset, store):
