@@ -87,9 +87,12 @@ def chat(
     )
     if as_json:
         answer.result()
+        raft = answer.raft
         _print_json(
             {
-                "answer": answer.text,
+                "answer": answer.answer,
+                **({"raw": answer.text, "reasoning": raft.reasoning, "quotes": raft.quotes,
+                    "sources": [p.passage_id for p in answer.passages]} if raft is not None else {}),
                 "variant": answer.variant.name,
                 "method": answer.variant.method,
                 "base": answer.variant.base.name,
