@@ -92,6 +92,22 @@ def lora_config(config: TrainConfig, task_type: str = "CAUSAL_LM"):
                       target_modules="all-linear", task_type=task_type)
 
 
+def trainer_arguments(config: TrainConfig, output: Path, device: str, evaluate: bool = False) -> dict[str, Any]:
+    """The TrainingArguments every method shares; each adds its own (max_length, beta, generations...)."""
+    arguments: dict[str, Any] = dict(
+        output_dir=str(output / "checkpoints"), max_steps=config.max_steps, num_train_epochs=config.num_train_epochs,
+        per_device_train_batch_size=config.per_device_train_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps, learning_rate=config.learning_rate,
+        warmup_steps=round(config.warmup_ratio * max(config.max_steps, 0)), logging_steps=config.logging_steps,
+        gradient_checkpointing=config.gradient_checkpointing, save_strategy="no", report_to=[], seed=config.seed,
+        use_cpu=device == "cpu", bf16=device.startswith("cuda"), dataloader_num_workers=0,
+    )
+    if evaluate:
+        arguments |= dict(eval_strategy="steps", eval_steps=config.eval_steps,
+                          per_device_eval_batch_size=config.per_device_train_batch_size)
+    return arguments
+
+
 # -- datasets -----------------------------------------------------------------------------------
 def dataset_dir(config: TrainConfig, settings: Settings) -> Path:
     """The dataset build to train on: the given folder, else the newest build (built now if none)."""

@@ -13,7 +13,9 @@ from typing import Any
 from datasets import Dataset
 from trl import DPOConfig, DPOTrainer
 
-from travelbot.training.common import ProgressCallback, load_policy, load_rows, lora_config, save_adapter
+from travelbot.training.common import (
+    ProgressCallback, load_policy, load_rows, lora_config, save_adapter, trainer_arguments,
+)
 
 
 def preference_dataset(rows: list[dict[str, Any]]) -> Dataset:
@@ -35,14 +37,8 @@ def train_dpo(config, start, data_dir, paths, progress, notes: list[str]) -> dic
 
     # -- trainer ---------------------------------------------------------------------------------
     args = DPOConfig(
-        output_dir=str(paths.root / "checkpoints"), max_steps=config.max_steps, num_train_epochs=config.num_train_epochs,
-        per_device_train_batch_size=config.per_device_train_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps, learning_rate=config.learning_rate,
-        warmup_steps=round(config.warmup_ratio * max(config.max_steps, 0)), beta=config.beta, max_length=config.max_length,
-        gradient_checkpointing=config.gradient_checkpointing, logging_steps=config.logging_steps,
-        eval_strategy="steps" if eval_rows else "no", eval_steps=config.eval_steps,
-        per_device_eval_batch_size=config.per_device_train_batch_size, save_strategy="no", report_to=[],
-        seed=config.seed, use_cpu=device == "cpu", bf16=device.startswith("cuda"), dataloader_num_workers=0,
+        **trainer_arguments(config, paths.root, device, evaluate=bool(eval_rows)),
+        beta=config.beta, max_length=config.max_length,
     )
     trainer = DPOTrainer(
         model=model, ref_model=reference, args=args, train_dataset=preference_dataset(train_rows),

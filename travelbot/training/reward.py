@@ -18,7 +18,7 @@ from trl import RewardConfig, RewardTrainer
 from travelbot.config import get_settings
 from travelbot.errors import TravelbotError
 from travelbot.models.loading import base_weights_location, choose_device
-from travelbot.training.common import ProgressCallback, four_bit_config, load_rows, lora_config
+from travelbot.training.common import ProgressCallback, four_bit_config, load_rows, lora_config, trainer_arguments
 from travelbot.training.dpo import preference_dataset
 
 REWARD_DIR = "reward_model"
@@ -83,14 +83,7 @@ def train_reward(config, start, data_dir, paths, progress, notes: list[str]) -> 
     before = pairwise_accuracy(model, tokenizer, heldout)  # the untrained head: a chance-level reference
 
     # -- trainer ---------------------------------------------------------------------------------
-    args = RewardConfig(
-        output_dir=str(paths.root / "checkpoints"), max_steps=config.max_steps, num_train_epochs=config.num_train_epochs,
-        per_device_train_batch_size=config.per_device_train_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps, learning_rate=config.learning_rate,
-        warmup_steps=round(config.warmup_ratio * max(config.max_steps, 0)), max_length=config.max_length, logging_steps=config.logging_steps,
-        gradient_checkpointing=config.gradient_checkpointing, save_strategy="no", report_to=[], seed=config.seed,
-        use_cpu=device == "cpu", bf16=device.startswith("cuda"), dataloader_num_workers=0,
-    )
+    args = RewardConfig(**trainer_arguments(config, paths.root, device), max_length=config.max_length)
     trainer = RewardTrainer(model=model, args=args, train_dataset=preference_dataset(train_rows),
                             processing_class=tokenizer, peft_config=lora_config(config, "SEQ_CLS"),
                             callbacks=[ProgressCallback(progress)])

@@ -18,7 +18,9 @@ from trl import GRPOConfig, GRPOTrainer
 from travelbot.config import get_settings
 from travelbot.data.raft import parse_raft_answer
 from travelbot.models.loading import base_weights_location
-from travelbot.training.common import ProgressCallback, load_policy, load_rows, lora_config, save_adapter
+from travelbot.training.common import (
+    ProgressCallback, load_policy, load_rows, lora_config, save_adapter, trainer_arguments,
+)
 from travelbot.training.reward import load_reward_model, newest_reward_model, score
 
 
@@ -61,14 +63,8 @@ def train_rlhf(config, start, data_dir, paths, progress, notes: list[str]) -> di
 
     # -- policy and trainer -------------------------------------------------------------------------
     model, tokenizer, device = load_policy(config, start, notes)
-    args = GRPOConfig(
-        output_dir=str(paths.root / "checkpoints"), max_steps=config.max_steps, learning_rate=config.learning_rate,
-        per_device_train_batch_size=config.per_device_train_batch_size, num_generations=config.num_generations,
-        max_completion_length=config.max_completion_length, gradient_accumulation_steps=config.gradient_accumulation_steps,
-        logging_steps=config.logging_steps, save_strategy="no", report_to=[], seed=config.seed,
-        use_cpu=device == "cpu", bf16=device.startswith("cuda"), dataloader_num_workers=0,
-        gradient_checkpointing=config.gradient_checkpointing,
-    )
+    args = GRPOConfig(**trainer_arguments(config, paths.root, device), num_generations=config.num_generations,
+                      max_completion_length=config.max_completion_length)
     trainer = GRPOTrainer(
         model=model, reward_funcs=[travel_reward], args=args, train_dataset=prompts, processing_class=tokenizer,
         peft_config=None if start.adapter is not None else lora_config(config), callbacks=[ProgressCallback(progress)],

@@ -14,7 +14,9 @@ from typing import Any
 from datasets import Dataset
 from trl import SFTConfig, SFTTrainer
 
-from travelbot.training.common import ProgressCallback, load_policy, load_rows, lora_config, save_adapter
+from travelbot.training.common import (
+    ProgressCallback, load_policy, load_rows, lora_config, save_adapter, trainer_arguments,
+)
 
 
 def train_sft(config, start, data_dir, paths, progress, notes: list[str]) -> dict[str, Any]:
@@ -30,15 +32,8 @@ def train_sft(config, start, data_dir, paths, progress, notes: list[str]) -> dic
 
     # -- trainer ---------------------------------------------------------------------------------
     args = SFTConfig(
-        output_dir=str(paths.root / "checkpoints"), max_steps=config.max_steps, num_train_epochs=config.num_train_epochs,
-        per_device_train_batch_size=config.per_device_train_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps, learning_rate=config.learning_rate,
-        warmup_steps=round(config.warmup_ratio * max(config.max_steps, 0)), max_length=config.max_length, packing=config.packing,
-        gradient_checkpointing=config.gradient_checkpointing, logging_steps=config.logging_steps,
-        eval_strategy="steps" if evaluation is not None else "no", eval_steps=config.eval_steps,
-        per_device_eval_batch_size=config.per_device_train_batch_size, save_strategy="no", report_to=[],
-        seed=config.seed, use_cpu=device == "cpu", bf16=device.startswith("cuda"), dataloader_num_workers=0,
-        assistant_only_loss=False,
+        **trainer_arguments(config, paths.root, device, evaluate=evaluation is not None),
+        max_length=config.max_length, packing=config.packing, assistant_only_loss=False,
     )
     trainer = SFTTrainer(
         model=model, args=args, train_dataset=train, eval_dataset=evaluation, processing_class=tokenizer,
