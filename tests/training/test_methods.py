@@ -33,7 +33,6 @@ def _logits(variant, text="Tell me about Lisbon."):
 
     backend = backend_for(variant.base)
     ids = backend.prompt_ids([{"role": "user", "content": text}])
-    import travelbot.models.transformers_backend as tb
 
     with backend.lock, torch.inference_mode():
         from transformers import DynamicCache

@@ -225,10 +225,28 @@ def corpus_hash(documents: list[Document]) -> str:
     return digest.hexdigest()[:16]
 
 
+_retriever_cache: dict[tuple, object] = {}
+
+
+def _corpus_signature(settings: Settings) -> tuple:
+    """Paths, sizes and modification times of every guide: cheap to read, changes with any edit."""
+    return tuple(
+        (str(path), stat.st_size, stat.st_mtime_ns)
+        for folder in corpus_dirs(settings) if folder.is_dir()
+        for path in sorted(folder.rglob("*.md")) for stat in [path.stat()]
+    )
+
+
 def corpus_retriever(settings: Settings | None = None):
-    """The retriever over the current corpus (index rebuilt only when the corpus changed)."""
-    documents, _ = load_corpus(settings)
-    return get_retriever(all_passages(documents), settings)
+    """The retriever over the current corpus; the guides are re-read only when a file changed,
+    since RAFT variants call this on every chat turn."""
+    settings = settings or get_settings()
+    key = (str(settings.data_dir), _corpus_signature(settings))
+    if key not in _retriever_cache:
+        documents, _ = load_corpus(settings)
+        _retriever_cache.clear()
+        _retriever_cache[key] = get_retriever(all_passages(documents), settings)
+    return _retriever_cache[key]
 
 
 def retrieve(question: str, k: int = 5) -> list[RetrievedPassage]:

@@ -10,7 +10,6 @@ from typing import Any
 
 import gradio as gr
 
-from travelbot.config import get_settings
 from travelbot.data.build import BuildConfig, build_datasets, list_builds
 from travelbot.data.corpus import all_passages, load_corpus, retrieve
 from travelbot.data.golden import load_golden
