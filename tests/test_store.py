@@ -6,10 +6,11 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import create_engine, inspect, make_url, text
+from sqlalchemy import create_engine, insert, inspect, make_url, text
 
 from travelbot import store as store_module
 from travelbot.config import Settings, set_settings
@@ -118,7 +119,9 @@ def test_old_database_upgrades_in_place(db_url: str, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(store_module, "MIGRATIONS", head[:1])  # a database from the first release
     old = Store(db_url)
     cid = old.new_conversation()
-    old.log_turn(make_turn(cid))
+    row = {k: v for k, v in asdict(make_turn(cid)).items() if k not in ("id", "prompt")}  # the first release's columns
+    with old.transaction(write=True) as conn:
+        conn.execute(insert(store_module.chat_turns).values(**{**row, "created_at": datetime.now(UTC)}))
     old.close()
 
     def m999_chat_turns_note(conn) -> None:

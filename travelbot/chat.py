@@ -5,6 +5,8 @@ The Chat and Compare tabs and ``travelbot chat`` all go through :func:`reply`.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +53,7 @@ class Reply:
     store: Store
     client_id: str | None = None
     passages: list = field(default_factory=list)  # what a RAFT variant retrieved for this turn
+    prompt: str | None = None  # the user's message as typed
     turn_id: int | None = field(default=None, init=False)
 
     @property
@@ -67,6 +70,10 @@ class Reply:
         """What a person is shown as the answer (a RAFT variant's final answer, else the text)."""
         raft = self.raft
         return raft.answer if raft is not None else self.text
+
+    @property
+    def done(self) -> bool:
+        return self.generation.done
 
     @property
     def variant(self) -> Variant:
@@ -120,6 +127,7 @@ class Reply:
                 finish_reason=self.stats.finish_reason or ("error" if error else ""),
                 error=error,
                 client_id=self.client_id,
+                prompt=self.prompt,
             )
         )
 
@@ -150,7 +158,7 @@ def reply(
     messages = [{"role": "system", "content": system}, *history, {"role": "user", "content": content}]
     generation = generate(variant, messages, **generation_settings)
     turn_index = sum(1 for m in history if m["role"] == "user")
-    return Reply(generation, conversation_id, turn_index, store, client_id, passages)
+    return Reply(generation, conversation_id, turn_index, store, client_id, passages, prompt=message)
 
 
 def retrieve_for(variant: Variant, message: str) -> tuple[list, str]:
@@ -167,3 +175,53 @@ def retrieve_for(variant: Variant, message: str) -> tuple[list, str]:
     hits = corpus_retriever().retrieve(message, RAFT_DOCUMENTS)
     documents = [Passage(h.passage_id, h.doc_id, h.title, h.section, h.text) for h in hits]
     return hits, raft_prompt(message, documents)
+
+
+def shown_answer(turn: ChatTurn) -> str:
+    """The answer of a logged turn as a person saw it: a RAFT turn's final answer, else the text."""
+    user = next((m.get("content") for m in reversed(turn.messages) if m.get("role") == "user"), None)
+    retrieved = user != turn.prompt if turn.prompt is not None else turn.method == "raft"
+    if not retrieved:
+        return turn.answer
+    from travelbot.data.raft import parse_raft_answer
+
+    return parse_raft_answer(turn.answer).answer
+
+
+class ParallelReplies:
+    """Several replies streamed at once, one thread each; iterate to wait, polling every ``interval`` s.
+
+    Closing the iterator early (the page pressed Stop or went away) stops every stream, and each is
+    still logged (as cancelled). A failing reply records its error in ``errors`` and spares the others.
+    """
+
+    def __init__(self, replies: list[Reply], interval: float = 0.15) -> None:
+        self.replies = replies
+        self.interval = interval
+        self.errors: dict[int, str] = {}
+        self._stopped = threading.Event()
+
+    def _consume(self, index: int, answer: Reply) -> None:
+        stream = iter(answer)
+        try:
+            for _ in stream:
+                if self._stopped.is_set():
+                    stream.close()  # logged as cancelled
+                    break
+        except TravelbotError as exc:
+            self.errors[index] = str(exc)
+        except Exception as exc:  # noqa: BLE001 - one failing variant must not take the others down
+            self.errors[index] = f"{type(exc).__name__}: {exc}"
+
+    def __iter__(self) -> Iterator[None]:
+        threads = [threading.Thread(target=self._consume, args=(i, r), daemon=True) for i, r in enumerate(self.replies)]
+        for thread in threads:
+            thread.start()
+        try:
+            while any(thread.is_alive() for thread in threads):
+                yield
+                time.sleep(self.interval)
+        finally:
+            self._stopped.set()
+            for thread in threads:
+                thread.join()

@@ -50,6 +50,13 @@ class Settings:
     reddit_client_id: str | None = None
     reddit_client_secret: str | None = None
     reddit_user_agent: str | None = None
+    arena_max_turns: int = 3
+    arena_weights: str = ""  # "variant=weight,..."; unnamed variants weigh 1, weight 0 leaves one out
+    votes_per_day: int = 100
+    flag_words: str | None = None  # comma-separated; None = the built-in list of model and vendor names
+    rating_overlap: int = 3
+    space_id: str | None = None  # set by Hugging Face Spaces
+    oauth_enabled: bool = False  # a Space with hf_oauth: people sign in with Hugging Face to vote and rate
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -93,6 +100,13 @@ class Settings:
             reddit_client_id=env.get("REDDIT_CLIENT_ID") or None,
             reddit_client_secret=env.get("REDDIT_CLIENT_SECRET") or None,
             reddit_user_agent=env.get("REDDIT_USER_AGENT") or None,
+            arena_max_turns=_int(env, "TRAVELBOT_ARENA_MAX_TURNS", 3),
+            arena_weights=env.get("TRAVELBOT_ARENA_WEIGHTS") or "",
+            votes_per_day=_int(env, "TRAVELBOT_VOTES_PER_DAY", 100),
+            flag_words=env.get("TRAVELBOT_FLAG_WORDS"),
+            rating_overlap=_int(env, "TRAVELBOT_RATING_OVERLAP", 3),
+            space_id=env.get("SPACE_ID") or None,
+            oauth_enabled=bool(env.get("OAUTH_CLIENT_ID")),
             extra={k: v for k, v in env.items() if k.startswith("TRAVELBOT_JUDGE_")},
         )
 

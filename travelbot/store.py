@@ -1,7 +1,8 @@
-"""The single source of truth: conversations and chat turns in one SQL database (SQLite or PostgreSQL).
+"""The single source of truth: conversations, chat turns, training jobs, battles, votes and ratings
+in one SQL database (SQLite or PostgreSQL).
 
-The schema evolves through ``MIGRATIONS``, an ordered list of small named steps recorded in
-``_migrations``, so an old database upgrades in place. Turns are append-only.
+The schema (``travelbot.schema``) evolves through ``MIGRATIONS``, an ordered list of small named steps
+recorded in ``_migrations``, so an old database upgrades in place. People's input is append-only.
 """
 
 from __future__ import annotations
@@ -11,123 +12,34 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (JSON, CheckConstraint, Column, DateTime, Engine, Float, ForeignKey, Index, Integer, MetaData,
-                        Table, Text, create_engine, event, exc, func, insert, inspect, make_url, pool, select, text,
-                        update)
+from sqlalchemy import Engine, create_engine, event, exc, func, insert, inspect, make_url, pool, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.types import TypeDecorator
 
 from travelbot.config import Settings, get_settings
 from travelbot.errors import TravelbotError
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC datetime on every backend (SQLite stores it naive, we put UTC back); naive in = UTC."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        value = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _v1_tables(md: MetaData) -> tuple[Table, Table]:
-    """The schema as migration m001 created it; frozen, later changes go into new migrations."""
-    conversations = Table(
-        "conversations", md,
-        Column("id", Text, primary_key=True), Column("kind", Text, nullable=False),
-        Column("client_id", Text), Column("created_at", UTCDateTime, nullable=False))
-    chat_turns = Table(
-        "chat_turns", md,
-        Column("id", Integer, primary_key=True, autoincrement=True),
-        Column("conversation_id", Text, ForeignKey("conversations.id"), nullable=False),
-        Column("turn_index", Integer, nullable=False), Column("variant", Text, nullable=False),
-        Column("base", Text, nullable=False), Column("method", Text, nullable=False),
-        Column("messages", JSON, nullable=False), Column("answer", Text, nullable=False),
-        Column("settings", JSON, nullable=False),
-        Column("prompt_tokens", Integer, nullable=False), Column("completion_tokens", Integer, nullable=False),
-        Column("seconds", Float, nullable=False), Column("first_token_seconds", Float),
-        Column("finish_reason", Text, nullable=False), Column("error", Text), Column("client_id", Text),
-        Column("created_at", UTCDateTime, nullable=False),
-        Index("ix_chat_turns_conversation_id", "conversation_id"), Index("ix_chat_turns_variant", "variant"))
-    return conversations, chat_turns
-
-
-# The current schema, for queries: v1 plus whatever later migrations add (``Table.append_column``).
-metadata = MetaData()
-migrations_table = Table("_migrations", metadata, Column("name", Text, primary_key=True),
-                         Column("applied_at", UTCDateTime, nullable=False))
-conversations, chat_turns = _v1_tables(metadata)
-TABLES: dict[str, Table] = {t.name: t for t in metadata.sorted_tables}
-
-Migration = Callable[[Connection], None]
-MIGRATIONS: list[Migration] = []
-
-
-def migration(fn: Migration) -> Migration:
-    """Register a schema step; it runs once per database, in the order of definition, named by ``__name__``."""
-    MIGRATIONS.append(fn)
-    return fn
-
-
-@migration
-def m001_conversations_and_chat_turns(conn: Connection) -> None:
-    """Conversations and the turns logged in them."""
-    md = MetaData()
-    _v1_tables(md)
-    md.create_all(conn)
-
-
-JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-
-
-def _v2_training_jobs(md: MetaData) -> Table:
-    """The training_jobs table as migration m002 created it; frozen like v1."""
-    return Table(
-        "training_jobs", md,
-        Column("id", Integer, primary_key=True, autoincrement=True),
-        Column("name", Text, nullable=False), Column("method", Text, nullable=False),
-        Column("preset", Text, nullable=False), Column("status", Text, nullable=False),
-        Column("device", Text, nullable=False), Column("pid", Integer),
-        Column("config", JSON, nullable=False), Column("command", JSON),
-        Column("run_dir", Text, nullable=False), Column("log_path", Text, nullable=False), Column("output_path", Text),
-        Column("created_at", UTCDateTime, nullable=False), Column("started_at", UTCDateTime),
-        Column("finished_at", UTCDateTime), Column("error", Text), Column("last_progress", JSON),
-        Column("metrics", JSON),
-        CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')",
-                        name="ck_training_jobs_status"),
-        Index("ix_training_jobs_status", "status"))
-
-
-training_jobs = _v2_training_jobs(metadata)
-TABLES[training_jobs.name] = training_jobs
-
-
-@migration
-def m002_training_jobs(conn: Connection) -> None:
-    """Training jobs: mutable records of child processes (queued -> running -> succeeded/failed/cancelled)."""
-    md = MetaData()
-    _v2_training_jobs(md)
-    md.create_all(conn)
+from travelbot.schema import (  # noqa: F401
+    JOB_STATUSES,
+    MIGRATIONS,
+    TABLES,
+    WINNERS,
+    _now,
+    battles,
+    chat_turns,
+    conversations,
+    metadata,
+    migration,
+    migrations_table,
+    ratings,
+    training_jobs,
+    votes,
+)
 
 
 @dataclass
@@ -149,6 +61,7 @@ class ChatTurn:
     finish_reason: str = ""
     error: str | None = None
     client_id: str | None = None
+    prompt: str | None = None  # the user's message as typed
     created_at: datetime | None = None
     id: int | None = None
 
@@ -250,6 +163,12 @@ class Store:
         except BaseException:
             self.engine.dispose()
             raise
+
+    @contextlib.contextmanager
+    def transaction(self, *, write: bool = False) -> Iterator[Connection]:
+        """One transaction for the services' own queries (``write=True`` takes SQLite's write lock up front)."""
+        with self._tx(write=write) as conn:
+            yield conn
 
     @contextlib.contextmanager
     def _tx(self, *, write: bool = False) -> Iterator[Connection]:

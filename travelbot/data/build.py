@@ -196,7 +196,14 @@ def _preference_pairs(config: BuildConfig, items: list[QAItem], reddit_records: 
         manifest["sources"].append({"type": "votes", "path": config.votes_file, "battles": len(battles),
                                     "skipped": skipped, "load": report.summary()})
     else:
-        manifest["notes"].append("No votes file given: preference pairs come from proxies only.")
+        from travelbot.feedback.votes import battle_rows
+
+        battles = battle_rows(include_flagged=False)
+        vote_pairs, skipped = preferences_from_battles(battles)
+        pairs += vote_pairs
+        manifest["sources"].append({"type": "votes", "path": "store", "battles": len(battles), "skipped": skipped})
+        if not battles:
+            manifest["notes"].append("No votes in the store and no votes file: preference pairs come from proxies only.")
     if reddit_records:
         pairs += preferences_from_reddit(reddit_records, config.reddit_min_margin, config.reddit_min_score)
     if config.ungrounded_variant and config.ungrounded_limit > 0 and items:

@@ -5,15 +5,17 @@ from __future__ import annotations
 import gradio as gr
 
 from travelbot import __version__
-from travelbot.config import ASSETS_DIR
-from travelbot.ui import chat_tab, compare_tab, data_tab, train_tab
+from travelbot.config import ASSETS_DIR, get_settings
+from travelbot.ui import arena_tab, chat_tab, compare_tab, data_tab, rate_tab, train_tab
+from travelbot.ui.common import new_browser_id
 
 TITLE = "travelbot — which fine-tuned travel chatbot serves people best?"
 HEADER = f"""
 # travelbot
 **Compare fine-tuned travel chatbots (QLoRA, RAFT, RLHF) and check which automatic metrics agree with people.**
-Start in **Chat**: pick a variant and ask a travel question; then use **Compare** to put the same question to
-several variants side by side; **Train** fine-tunes new variants (QLoRA, RAFT, DPO, RLHF); **Data** shows the travel corpus, the golden questions and the training datasets. <sub>v{__version__}</sub>
+Start in **Chat**: pick a variant and ask a travel question. **Compare** puts one question to several variants
+side by side; **Arena** hides their names so you can vote blind; **Rate** scores single answers 1–5; **Train**
+fine-tunes new variants (QLoRA, RAFT, DPO, RLHF); **Data** shows the corpus, golden questions and datasets. <sub>v{__version__}</sub>
 """
 
 
@@ -21,11 +23,20 @@ def build_app() -> gr.Blocks:
     """The whole dashboard as a Blocks app (not launched)."""
     with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
         gr.Markdown(HEADER, elem_id="header")
+        if get_settings().oauth_enabled:
+            gr.LoginButton()
+        # A random id kept in this browser's local storage: tells voters apart without an account.
+        voter_key = gr.BrowserState("", storage_key="travelbot-voter")
+        app.load(new_browser_id, voter_key, voter_key, api_visibility="private")
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
                 chat_tab.build(app)
             with gr.Tab("Compare", id="compare"):
                 compare_tab.build(app)
+            with gr.Tab("Arena", id="arena"):
+                arena_tab.build(app, voter_key)
+            with gr.Tab("Rate", id="rate"):
+                rate_tab.build(app, voter_key)
             with gr.Tab("Train", id="train"):
                 train_tab.build(app)
             with gr.Tab("Data", id="data"):

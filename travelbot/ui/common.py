@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gradio as gr
+
+from travelbot.feedback.voters import Voter, identify
 from travelbot.models import GenerationStats, Variant, get_registry
 
 
@@ -43,3 +46,17 @@ def raft_details(reply) -> str:
         parts.append("*The model did not mark a final answer; showing its whole output.*")
     body = "\n\n".join(parts)
     return f"\n\n<details><summary>Reasoning and sources</summary>\n\n{body}\n\n</details>"
+
+
+def voter_for(browser_id: str | None, name: str | None, request: gr.Request | None,
+              profile: gr.OAuthProfile | None) -> Voter:
+    """The person behind an Arena or Rate request: Hub sign-in, else this browser's id, else the session."""
+    username = getattr(profile, "username", None) or (profile or {}).get("preferred_username") if profile else None
+    return identify(browser_id, name, username=username, session=getattr(request, "session_hash", None))
+
+
+def new_browser_id(current: str | None) -> str:
+    """A random id this browser keeps (in local storage) so its votes and ratings can be told apart."""
+    import uuid
+
+    return current if current and len(current) >= 8 else uuid.uuid4().hex

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-import time
+import contextlib
 from collections.abc import Iterator
 
 import gradio as gr
 
-from travelbot.chat import Reply, check_message, reply
+from travelbot.chat import ParallelReplies, Reply, check_message, reply
 from travelbot.config import get_settings
 from travelbot.errors import InvalidInputError, TravelbotError
 from travelbot.store import get_store
@@ -43,24 +42,8 @@ def compare(
         yield [error_note(str(exc)), *hidden]
         return
 
-    errors: dict[int, str] = {}
-    stopped = threading.Event()
-
-    def consume(index: int, answer: Reply) -> None:
-        stream = iter(answer)
-        try:
-            for _ in stream:
-                if stopped.is_set():
-                    stream.close()  # logged as cancelled
-                    break
-        except TravelbotError as exc:
-            errors[index] = str(exc)
-        except Exception as exc:  # one failing variant must not take the others down
-            errors[index] = f"{type(exc).__name__}: {exc}"
-
-    threads = [threading.Thread(target=consume, args=(i, r), daemon=True) for i, r in enumerate(replies)]
-    for thread in threads:
-        thread.start()
+    parallel = ParallelReplies(replies)
+    errors = parallel.errors
 
     def panels(final: bool) -> list:
         shown = []
@@ -74,14 +57,9 @@ def compare(
             shown.append(gr.Markdown(_panel(answer.variant.name, body), visible=True))
         return shown + hidden[len(shown):]
 
-    try:
-        while any(thread.is_alive() for thread in threads):
+    with contextlib.closing(iter(parallel)) as ticks:  # closed with this generator: Stop stops every stream
+        for _ in ticks:
             yield ["Generating…", *panels(final=False)]
-            time.sleep(0.15)
-    finally:  # the page pressed Stop or went away: stop the other streams too
-        stopped.set()
-        for thread in threads:
-            thread.join()
     yield ["", *panels(final=True)]
 
 

@@ -1,0 +1,131 @@
+"""Interval statistics and Krippendorff's alpha against scipy, published and hand-worked values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import binomtest
+
+from travelbot.analysis.stats import bootstrap_interval, krippendorff_alpha, mean_interval, wilson_interval
+
+# ---------------------------------------------------------------------------------------- wilson
+
+
+@pytest.mark.parametrize(("successes", "n", "confidence"), [(7, 20, 0.95), (0, 10, 0.95), (10, 10, 0.9),
+                                                             (1, 1, 0.95), (123, 400, 0.99)])
+def test_wilson_matches_scipy(successes, n, confidence):
+    expected = binomtest(successes, n).proportion_ci(confidence_level=confidence, method="wilson")
+    assert wilson_interval(successes, n, confidence) == pytest.approx((expected.low, expected.high), abs=1e-12)
+
+
+def test_wilson_known_value_and_edges():
+    # Zero successes in ten: upper end z²/n / (1 + z²/n) with z = 1.959964.
+    lower, upper = wilson_interval(0, 10)
+    assert lower == 0.0
+    assert upper == pytest.approx(0.2775, abs=1e-4)
+    assert all(math.isnan(v) for v in wilson_interval(0, 0))
+    lower, upper = wilson_interval(2.5, 5)  # fractional successes (ties as halves) are allowed
+    assert lower < 0.5 < upper and lower + upper == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        wilson_interval(6, 5)
+    with pytest.raises(ValueError):
+        wilson_interval(1, 5, confidence=1.0)
+
+
+# ---------------------------------------------------------------------------------------- means and bootstrap
+
+
+def test_mean_interval_is_reproducible_and_sensible():
+    values = [1, 2, 2, 3, 4, 4, 4, 5, 5, 3]
+    first = mean_interval(values, seed=7)
+    assert first == mean_interval(values, seed=7)
+    continuous = np.random.default_rng(0).normal(size=30)
+    assert mean_interval(continuous, seed=7) != mean_interval(continuous, seed=8)
+    mean, lower, upper, n = first
+    assert mean == pytest.approx(3.3) and n == 10
+    assert 1 <= lower < mean < upper <= 5
+    # The interval narrows with a lower confidence.
+    _, low90, high90, _ = mean_interval(values, 0.9, seed=7)
+    assert lower <= low90 and high90 <= upper
+
+
+def test_mean_interval_small_and_missing():
+    assert mean_interval([4.0, float("nan")])[0] == 4.0
+    mean, lower, upper, n = mean_interval([4.0])
+    assert (mean, n) == (4.0, 1) and math.isnan(lower) and math.isnan(upper)
+    mean, lower, upper, n = mean_interval([])
+    assert n == 0 and all(math.isnan(v) for v in (mean, lower, upper))
+    assert mean_interval([3, 3, 3])[:3] == (3.0, 3.0, 3.0)
+
+
+def test_bootstrap_interval_reproducible_and_paired():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=50)
+    y = x + rng.normal(scale=0.5, size=50)
+    corr = lambda a, b: np.corrcoef(a, b)[0, 1]
+    first = bootstrap_interval(corr, x, y, rounds=300, seed=3)
+    assert first == bootstrap_interval(corr, x, y, rounds=300, seed=3)
+    assert first != bootstrap_interval(corr, x, y, rounds=300, seed=4)
+    estimate, lower, upper = first
+    assert estimate == pytest.approx(np.corrcoef(x, y)[0, 1]) and lower < estimate < upper
+    # Rows are resampled jointly: the difference of a column with itself is always zero.
+    assert bootstrap_interval(lambda a, b: np.mean(a - b), x, x.copy(), rounds=200) == (0.0, 0.0, 0.0)
+    # Same resampling scheme as mean_interval.
+    assert bootstrap_interval(np.mean, x, rounds=500, seed=1) == pytest.approx(mean_interval(x, rounds=500,
+                                                                                             seed=1)[:3])
+
+
+def test_bootstrap_interval_edges():
+    estimate, lower, upper = bootstrap_interval(np.mean, [2.0])
+    assert estimate == 2.0 and math.isnan(lower) and math.isnan(upper)
+    with pytest.raises(ValueError):
+        bootstrap_interval(np.mean, [1, 2], [1, 2, 3])
+    with pytest.raises(ValueError):
+        bootstrap_interval(np.mean)
+    # Undefined rounds (a constant resample has no correlation) are left out, not propagated.
+    x = np.array([0.0, 0.0, 0.0, 1.0])
+    with np.errstate(all="ignore"):
+        _, lower, upper = bootstrap_interval(lambda a, b: np.corrcoef(a, b)[0, 1], x, x, rounds=200)
+    assert (lower, upper) == (1.0, 1.0)
+
+
+# ---------------------------------------------------------------------------------------- krippendorff
+
+
+def test_krippendorff_perfect_agreement_is_one():
+    table = [[1, 2, 3, 4, 5], [1, 2, 3, 4, 5], [1, np.nan, 3, 4, 5]]
+    assert krippendorff_alpha(table) == pytest.approx(1.0)
+
+
+def test_krippendorff_hand_worked_example():
+    # Two raters, two items: (1, 1) and (2, 3). Pairable values 1, 1, 2, 3 (n = 4).
+    # Observed disagreement: item 2 contributes both orders of (2, 3) -> D_o = 2 * delta(2, 3) / 4.
+    # Interval: delta = difference², D_o = 0.5, D_e = 22 / 12 -> alpha = 8 / 11.
+    # Nominal: D_o = 0.5, D_e = 10 / 12 -> alpha = 0.4.
+    # Ordinal: delta(c, k) = (sum of counts from c to k - (n_c + n_k) / 2)² with counts 2, 1, 1:
+    # delta(1, 2) = 2.25, delta(1, 3) = 6.25, delta(2, 3) = 1 -> D_o = 0.5, D_e = 36 / 12 -> alpha = 5 / 6.
+    table = [[1, 2], [1, 3]]
+    assert krippendorff_alpha(table, "interval") == pytest.approx(8 / 11)
+    assert krippendorff_alpha(table, "nominal") == pytest.approx(0.4)
+    assert krippendorff_alpha(table, "ordinal") == pytest.approx(5 / 6)
+
+
+def test_krippendorff_published_example():
+    # Krippendorff (2011), "Computing Krippendorff's alpha-reliability", 4 observers x 12 units: ordinal 0.815.
+    table = [[1, 2, 3, 3, 2, 1, 4, 1, 2, np.nan, np.nan, np.nan],
+             [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, np.nan, 3],
+             [np.nan, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, np.nan],
+             [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, np.nan]]
+    assert krippendorff_alpha(table) == pytest.approx(0.815, abs=5e-4)
+    assert krippendorff_alpha(table, "nominal") == pytest.approx(0.743, abs=5e-4)
+
+
+def test_krippendorff_undefined_is_nan():
+    assert math.isnan(krippendorff_alpha([[1, 2, 3, 4]]))  # a single rater
+    assert math.isnan(krippendorff_alpha([[1, np.nan], [np.nan, 2]]))  # no item rated twice
+    assert math.isnan(krippendorff_alpha([[4, 4], [4, 4]]))  # one value only: no expected disagreement
+    assert math.isnan(krippendorff_alpha(np.empty((0, 0))))
+    with pytest.raises(ValueError):
+        krippendorff_alpha([[1, 2], [1, 2]], level="fuzzy")

@@ -1,0 +1,1 @@
+"""Analysis: interval statistics, inter-rater agreement and the charts drawn from votes and ratings."""

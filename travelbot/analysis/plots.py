@@ -1,0 +1,129 @@
+"""Plotly figures of the leaderboard and the rating summary: pure functions, data in, ``go.Figure`` out."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import plotly.graph_objects as go
+
+if TYPE_CHECKING:
+    from travelbot.feedback.leaderboard import Leaderboard, RatingSummary
+
+NO_VOTES = "No votes yet"
+NO_RATINGS = "No ratings yet"
+
+
+def _empty(title: str, message: str) -> go.Figure:
+    figure = go.Figure()
+    figure.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                          font={"size": 18})
+    figure.update_layout(title=title, xaxis={"visible": False}, yaxis={"visible": False})
+    return figure
+
+
+def _below(value: float, lower: float) -> float | None:
+    return value - lower if math.isfinite(lower) else None
+
+
+def _above(value: float, upper: float) -> float | None:
+    return upper - value if math.isfinite(upper) else None
+
+
+def _percent(confidence: float) -> str:
+    return f"{confidence * 100:g}%"
+
+
+def rating_chart(board: Leaderboard) -> go.Figure:
+    """Ratings best first, with whiskers from the bootstrap interval."""
+    title = f"Bradley–Terry rating (Elo scale) with {_percent(board.confidence)} bootstrap interval"
+    if not board.ratings:
+        return _empty(title, NO_VOTES)
+    rows = board.ratings
+    figure = go.Figure(go.Scatter(
+        x=[r.variant for r in rows], y=[r.rating for r in rows], mode="markers",
+        marker={"size": 10},
+        error_y={"type": "data", "symmetric": False, "array": [_above(r.rating, r.upper) for r in rows],
+                 "arrayminus": [_below(r.rating, r.lower) for r in rows]},
+        customdata=[[r.rank, r.battles, r.wins, r.losses, r.ties, r.lower, r.upper] for r in rows],
+        hovertemplate=("<b>%{x}</b><br>rating %{y:.0f} [%{customdata[5]:.0f}, %{customdata[6]:.0f}]"
+                       "<br>rank %{customdata[0]}; %{customdata[1]} battles: %{customdata[2]} won, "
+                       "%{customdata[3]} lost, %{customdata[4]} tied<extra></extra>"),
+        name="rating",
+    ))
+    figure.add_hline(y=board.center, line_dash="dot", line_color="grey")
+    figure.update_layout(title=title, xaxis_title="variant", yaxis_title="rating", showlegend=False)
+    return figure
+
+
+def _heatmap(board: Leaderboard, values: list[list], text: list[list[str]], title: str, colour: str,
+             zmin: float | None, zmax: float | None, hover: str) -> go.Figure:
+    figure = go.Figure(go.Heatmap(
+        z=values, x=board.variants, y=board.variants, text=text, texttemplate="%{text}",
+        colorscale=colour, zmin=zmin, zmax=zmax, hovertemplate=hover + "<extra></extra>",
+    ))
+    figure.update_layout(title=title, xaxis_title="model B (column)", yaxis_title="model A (row)",
+                         yaxis_autorange="reversed", xaxis_side="top")
+    return figure
+
+
+def win_fraction_heatmap(board: Leaderboard) -> go.Figure:
+    """Cell (row, column): share of their decided battles (ties left out) that the row variant won."""
+    title = "Share of decided battles (ties left out) that model A (row) won against model B (column)"
+    if not board.ratings:
+        return _empty(title, NO_VOTES)
+    text = [["" if v is None else f"{v:.2f}" for v in row] for row in board.win_fraction]
+    return _heatmap(board, board.win_fraction, text, title, "RdBu", 0.0, 1.0,
+                    "%{y} beat %{x} in %{z:.0%} of decided battles")
+
+
+def battle_count_heatmap(board: Leaderboard) -> go.Figure:
+    """Cell (row, column): number of battles between the two variants, ties included."""
+    title = "Number of battles between model A (row) and model B (column), ties included"
+    if not board.ratings:
+        return _empty(title, NO_VOTES)
+    text = [[str(v) if i != j else "" for j, v in enumerate(row)] for i, row in enumerate(board.battle_counts)]
+    return _heatmap(board, board.battle_counts, text, title, "Blues", 0, None, "%{y} vs %{x}: %{z} battles")
+
+
+def pair_win_rate_chart(board: Leaderboard) -> go.Figure:
+    """Per pair: share won by the first variant (ties as halves), with Wilson whiskers and a 0.5 line."""
+    title = (f"Head-to-head win rate of the first variant (ties count half), "
+             f"{_percent(board.confidence)} Wilson interval")
+    if not board.pairs:
+        return _empty(title, NO_VOTES)
+    pairs = board.pairs
+    figure = go.Figure(go.Scatter(
+        x=[p.win_rate_a for p in pairs], y=[f"{p.variant_a} vs {p.variant_b}" for p in pairs], mode="markers",
+        marker={"size": 10},
+        error_x={"type": "data", "symmetric": False, "array": [_above(p.win_rate_a, p.upper) for p in pairs],
+                 "arrayminus": [_below(p.win_rate_a, p.lower) for p in pairs]},
+        customdata=[[p.battles, p.wins_a, p.wins_b, p.ties] for p in pairs],
+        hovertemplate=("<b>%{y}</b><br>win rate %{x:.2f}<br>%{customdata[0]} battles: %{customdata[1]} - "
+                       "%{customdata[2]}, %{customdata[3]} tied<extra></extra>"),
+        name="win rate",
+    ))
+    figure.add_vline(x=0.5, line_dash="dash", line_color="grey")
+    figure.update_layout(title=title, xaxis_title="win rate of the first variant", xaxis_range=[0, 1],
+                         yaxis_autorange="reversed", showlegend=False)
+    return figure
+
+
+def criteria_chart(summary: RatingSummary) -> go.Figure:
+    """Grouped bars: mean 1–5 score per criterion, one bar per variant, with bootstrap whiskers."""
+    title = f"Mean rating per criterion (1–5) with {_percent(summary.confidence)} bootstrap interval"
+    if not summary.scores:
+        return _empty(title, NO_RATINGS)
+    figure = go.Figure()
+    for variant in summary.variants:
+        rows = [s for s in summary.scores if s.variant == variant]
+        figure.add_trace(go.Bar(
+            name=variant, x=[s.criterion for s in rows], y=[s.mean for s in rows],
+            error_y={"type": "data", "symmetric": False, "array": [_above(s.mean, s.upper) for s in rows],
+                     "arrayminus": [_below(s.mean, s.lower) for s in rows]},
+            customdata=[[s.n] for s in rows],
+            hovertemplate="<b>%{fullData.name}</b><br>%{x}: %{y:.2f} over %{customdata[0]} answers<extra></extra>",
+        ))
+    figure.update_layout(title=title, barmode="group", xaxis_title="criterion", yaxis_title="mean score",
+                         yaxis_range=[0, 5.2], legend_title="variant")
+    return figure

@@ -1,0 +1,1 @@
+"""Human feedback: arena battles and votes, ratings, and the leaderboard."""

@@ -1,0 +1,319 @@
+"""Anonymous battles: two distinct variants answer the same questions as "A" and "B", a person votes.
+
+The server keeps everything about a battle in the store under its id; the browser only ever holds
+the id and the answers' text, so which variant is A or B cannot leak before the vote. Pairs are drawn
+with configurable weights and balanced so every pair gets battles (see :func:`draw_pair`).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import exc, func, insert, select, text
+
+from travelbot.chat import ParallelReplies, Reply, reply, shown_answer
+from travelbot.config import Settings, get_settings
+from travelbot.errors import InvalidInputError, TravelbotError
+from travelbot.feedback.voters import Voter, flag_reason, flag_words
+from travelbot.models import Registry, get_registry
+from travelbot.schema import WINNERS, _now, battles, votes
+from travelbot.store import Store, get_store
+
+ARENA_TEMPERATURE = 0.7  # both sides decode with the same settings, so only the variants differ
+VOTE_CHOICES = {  # what the buttons say -> FastChat's winner
+    "A is better": "model_a", "B is better": "model_b", "Tie": "tie", "Both are bad": "tie (bothbad)",
+    **{w: w for w in WINNERS},
+}
+
+
+@dataclass
+class Battle:
+    """One anonymous battle; ``variant_a``/``variant_b`` never leave the server before the vote."""
+
+    id: str
+    variant_a: str
+    variant_b: str
+    conversation_a: str | None
+    conversation_b: str | None
+    voter_id: str
+    voter_name: str | None
+    settings: dict
+    source: str
+    created_at: datetime
+
+
+@dataclass
+class Exchange:
+    """One question in a battle with both sides' answers as people saw them."""
+
+    prompt: str
+    answer_a: str
+    answer_b: str
+    finished: bool = True  # False when a side failed or was stopped
+
+
+@dataclass
+class VoteResult:
+    """A recorded vote and the reveal: which variant was A and which was B."""
+
+    battle_id: str
+    winner: str
+    model_a: str
+    model_b: str
+    method_a: str | None
+    method_b: str | None
+    flagged: bool
+    flag_reason: str | None
+    id: int
+    extra: dict = field(default_factory=dict)
+
+
+def arena_weights(settings: Settings | None = None, registry: Registry | None = None) -> dict[str, float]:
+    """Each battling variant's weight: every registered variant 1 unless ``TRAVELBOT_ARENA_WEIGHTS`` says
+    otherwise ("name=2,other=0.5"; 0 leaves a variant out; "*=w" sets the weight of the ones not named)."""
+    settings = settings or get_settings()
+    names = list((registry or get_registry(settings)).variants())
+    given: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in settings.arena_weights.split(","))):
+        name, sep, value = part.partition("=")
+        try:
+            weight = float(value) if sep else float("nan")
+        except ValueError:
+            weight = float("nan")
+        if not weight >= 0 or weight == float("inf"):
+            raise TravelbotError(f"TRAVELBOT_ARENA_WEIGHTS has {part!r}; write name=weight pairs with finite "
+                                 "weights >= 0, e.g. a=2,b=1 (and *=0 to leave out every variant not named).")
+        given[name.strip()] = weight
+    default = given.get("*", 1.0)
+    weights = {name: given.get(name, default) for name in names}
+    return {name: weight for name, weight in weights.items() if weight > 0}
+
+
+def draw_pair(weights: Mapping[str, float], counts: Mapping[frozenset, int], rng: random.Random) -> tuple[str, str]:
+    """Two distinct variants in random left/right order.
+
+    Each pair's target share of battles is proportional to the product of its variants' weights; a pair
+    is drawn with probability proportional to how far it lags behind its target (never negative), so
+    new variants and rare pairs catch up and every pair gets battles.
+    """
+    names = sorted(weights)
+    if len(names) < 2:
+        raise TravelbotError("The arena needs at least two variants; add an adapter or a variant in models.toml.")
+    pairs = [frozenset((a, b)) for i, a in enumerate(names) for b in names[i + 1:]]
+    target = {p: weights[min(p)] * weights[max(p)] for p in pairs}
+    total_target, total = sum(target.values()), sum(counts.get(p, 0) for p in pairs)
+    deficit = [max(target[p] / total_target * (total + 1) - counts.get(p, 0), 0.0) for p in pairs]
+    pair = rng.choices(pairs, weights=deficit if sum(deficit) > 0 else [target[p] for p in pairs])[0]
+    a, b = sorted(pair)
+    return (a, b) if rng.random() < 0.5 else (b, a)
+
+
+def pair_counts(store: Store) -> dict[frozenset, int]:
+    """Battles started so far per unordered pair of variants."""
+    with store.transaction() as conn:
+        rows = conn.execute(select(battles.c.variant_a, battles.c.variant_b, func.count())
+                            .group_by(battles.c.variant_a, battles.c.variant_b)).all()
+    counts: dict[frozenset, int] = {}
+    for a, b, n in rows:
+        counts[frozenset((a, b))] = counts.get(frozenset((a, b)), 0) + n
+    return counts
+
+
+def start_battle(voter: Voter, *, store: Store | None = None, settings: Settings | None = None,
+                 rng: random.Random | None = None) -> Battle:
+    """Draw a pair and open a battle for this voter (one conversation per side)."""
+    settings = settings or get_settings()
+    store = store or get_store(settings)
+    a, b = draw_pair(arena_weights(settings), pair_counts(store), rng or random.SystemRandom())
+    battle = Battle(
+        id=uuid.uuid4().hex, variant_a=a, variant_b=b,
+        conversation_a=store.new_conversation(kind="arena", client_id=voter.id),
+        conversation_b=store.new_conversation(kind="arena", client_id=voter.id),
+        voter_id=voter.id, voter_name=voter.name,
+        settings={"temperature": ARENA_TEMPERATURE, "max_new_tokens": settings.max_new_tokens,
+                  "max_turns": settings.arena_max_turns},
+        source="arena", created_at=_now())
+    with store.transaction(write=True) as conn:
+        conn.execute(insert(battles).values(**battle.__dict__))
+    return battle
+
+
+def get_battle(battle_id: str | None, store: Store | None = None) -> Battle:
+    store = store or get_store()
+    with store.transaction() as conn:
+        row = conn.execute(select(battles).where(battles.c.id == (battle_id or ""))).mappings().first()
+    if row is None:
+        raise InvalidInputError("That battle does not exist; press “New round” to start one.")
+    return Battle(**row)
+
+
+def exchanges(battle: Battle, store: Store | None = None) -> list[Exchange]:
+    """The battle's questions and both answers so far, oldest first."""
+    store = store or get_store()
+    side_a = {t.turn_index: t for t in store.turns(battle.conversation_a)} if battle.conversation_a else {}
+    side_b = {t.turn_index: t for t in store.turns(battle.conversation_b)} if battle.conversation_b else {}
+    result = []
+    for index in sorted(set(side_a) & set(side_b)):
+        a, b = side_a[index], side_b[index]
+        finished = all(t.error is None and t.finish_reason in ("stop", "length") for t in (a, b))
+        result.append(Exchange(a.prompt or "", shown_answer(a), shown_answer(b), finished))
+    return result
+
+
+def has_vote(battle_id: str, store: Store) -> bool:
+    with store.transaction() as conn:
+        return conn.scalar(select(votes.c.id).where(votes.c.battle_id == battle_id)) is not None
+
+
+_busy: set[str] = set()  # battles answering right now in this process
+_busy_lock = threading.Lock()
+
+
+class BattleRound:
+    """Both sides answering one question; iterate to stream (yields after every poll), then read
+    ``texts`` and ``errors``. Errors are phrased without the variants' names."""
+
+    def __init__(self, battle: Battle, replies: tuple[Reply, Reply]) -> None:
+        self.battle = battle
+        self.replies = replies
+        self._parallel = ParallelReplies(list(replies))
+
+    @property
+    def texts(self) -> tuple[str, str]:
+        return self.replies[0].answer, self.replies[1].answer
+
+    @property
+    def done(self) -> bool:
+        return all(r.done for r in self.replies)
+
+    @property
+    def errors(self) -> dict[str, str]:
+        return {"AB"[i]: anonymise(message) for i, message in self._parallel.errors.items()}
+
+    def __iter__(self) -> Iterator[None]:
+        try:
+            yield from self._parallel
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Let the battle take votes and questions again (also when the stream never started)."""
+        with _busy_lock:
+            _busy.discard(self.battle.id)
+
+
+def anonymise(message: str, registry: Registry | None = None) -> str:
+    """An error message with every variant and base name replaced, so it cannot reveal a side."""
+    registry = registry or get_registry()
+    names = {*registry.variants(), *registry.bases()}
+    for name in sorted(names, key=len, reverse=True):
+        message = message.replace(name, "a model")
+    return message
+
+
+def ask(battle_id: str, message: str, voter: Voter, *, store: Store | None = None,
+        settings: Settings | None = None) -> BattleRound:
+    """Put the voter's next question to both sides of their battle."""
+    settings = settings or get_settings()
+    store = store or get_store(settings)
+    battle = get_battle(battle_id, store)
+    if battle.voter_id != voter.id:
+        raise InvalidInputError("This battle belongs to someone else; press “New round” to start your own.")
+    if has_vote(battle.id, store):
+        raise InvalidInputError("This battle already has your vote; press “New round” for another.")
+    history = exchanges(battle, store)
+    limit = int(battle.settings.get("max_turns", settings.arena_max_turns))
+    if len(history) >= limit:
+        raise InvalidInputError(f"A battle has at most {limit} questions; vote now, then start a new round.")
+    with _busy_lock:
+        if battle.id in _busy:
+            raise InvalidInputError("Both models are still answering; wait for them to finish.")
+        _busy.add(battle.id)
+    try:
+        registry = get_registry(settings)
+        gen = {"temperature": battle.settings.get("temperature", ARENA_TEMPERATURE),
+               "max_new_tokens": battle.settings.get("max_new_tokens", settings.max_new_tokens)}
+        replies = tuple(
+            reply(registry.variant(name), message, _conversation(history, side), conversation_id=conversation, client_id=voter.id, store=store, **gen)
+            for name, conversation, side in ((battle.variant_a, battle.conversation_a, "a"),
+                                             (battle.variant_b, battle.conversation_b, "b")))
+    except BaseException as err:
+        with _busy_lock:
+            _busy.discard(battle.id)
+        if isinstance(err, TravelbotError) and not isinstance(err, InvalidInputError):
+            raise TravelbotError(anonymise(str(err))) from None
+        raise
+    return BattleRound(battle, replies)  # type: ignore[arg-type]
+
+
+def _conversation(history: list[Exchange], side: str) -> list[dict[str, str]]:
+    return [m for x in history for m in ({"role": "user", "content": x.prompt},
+                                         {"role": "assistant", "content": getattr(x, f"answer_{side}")})]
+
+
+def record_vote(battle_id: str, choice: str, voter: Voter, *, store: Store | None = None,
+                settings: Settings | None = None) -> VoteResult:
+    """Record the voter's verdict on their battle (once) and reveal the two variants.
+
+    Refused, with a sentence, when the battle is someone else's, is still answering, has no complete
+    answer yet, already has a vote, or the voter reached today's cap. A vote on answers that name a
+    model or vendor is kept but flagged (left out of the leaderboard by default).
+    """
+    settings = settings or get_settings()
+    store = store or get_store(settings)
+    winner = VOTE_CHOICES.get(choice)
+    if winner is None:
+        raise InvalidInputError(f"Unknown vote {choice!r}; choose one of {', '.join(list(VOTE_CHOICES)[:4])}.")
+    battle = get_battle(battle_id, store)
+    if battle.voter_id != voter.id:
+        raise InvalidInputError("Only the person who ran this battle can vote on it.")
+    with _busy_lock:
+        busy = battle.id in _busy
+    if busy:
+        raise InvalidInputError("Wait until both answers have finished, then vote.")
+    history = exchanges(battle, store)
+    if not any(x.answer_a.strip() and x.answer_b.strip() for x in history):
+        raise InvalidInputError("Ask a question and let both models answer before voting.")
+    registry = get_registry(settings)
+    names = [*registry.variants(), *registry.bases(), battle.variant_a, battle.variant_b]
+    reason = flag_reason([x.answer_a for x in history] + [x.answer_b for x in history], flag_words(names, settings))
+    row = {
+        "battle_id": battle.id, "model_a": battle.variant_a, "model_b": battle.variant_b, "winner": winner,
+        "judge": f"human:{voter.id}", "voter_id": voter.id, "voter_name": voter.name,
+        "conversation_a": _conversation(history, "a"), "conversation_b": _conversation(history, "b"),
+        "turns": len(history), "settings": battle.settings, "flagged": reason is not None, "flag_reason": reason,
+        "source": battle.source, "created_at": _now()}
+    since = row["created_at"] - timedelta(days=1)
+    try:
+        with store.transaction(write=True) as conn:
+            if conn.dialect.name == "postgresql":  # one voter's votes are counted and added one at a time
+                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:voter))"), {"voter": voter.id})
+            if conn.scalar(select(votes.c.id).where(votes.c.battle_id == battle.id)) is not None:
+                raise InvalidInputError("This battle already has a vote.")
+            today = conn.scalar(select(func.count()).select_from(votes)
+                                .where(votes.c.voter_id == voter.id, votes.c.created_at >= since)) or 0
+            if today >= settings.votes_per_day:
+                raise InvalidInputError(
+                    f"You have cast {today} votes in the last 24 hours, the most allowed; thank you — come back tomorrow.")
+            vote_id = int(conn.execute(insert(votes).values(**row)).inserted_primary_key[0])
+    except exc.IntegrityError:  # a concurrent click on the same battle got there first
+        raise InvalidInputError("This battle already has a vote.") from None
+    variants = registry.variants()
+    method = lambda name: variants[name].method if name in variants else None
+    return VoteResult(battle.id, winner, battle.variant_a, battle.variant_b, method(battle.variant_a),
+                      method(battle.variant_b), reason is not None, reason, vote_id)
+
+
+def suggest_question(rng: random.Random | None = None, settings: Settings | None = None) -> str:
+    """A random golden question to start a battle with."""
+    from travelbot.data.golden import golden_path, load_golden
+
+    questions, _ = load_golden(golden_path(settings))
+    if not questions:
+        raise TravelbotError("There are no golden questions to suggest; type your own question.")
+    return (rng or random.SystemRandom()).choice(questions).question

@@ -1,0 +1,146 @@
+"""1–5 ratings of single answers on the study's criteria, by several raters each.
+
+Answers come from the store's chat turns (Chat, Compare and Arena); a rater sees the question and
+the answer only — never the variant, never anyone else's scores. Each answer is offered until
+``TRAVELBOT_RATING_OVERLAP`` different raters have scored it, answers closest to that goal first, so
+every answer gets the overlap inter-rater agreement needs. A changed rating is a new row; the latest
+row of a rater for an answer is the one that counts.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, insert, select
+
+from travelbot.chat import shown_answer
+from travelbot.config import Settings, get_settings
+from travelbot.errors import InvalidInputError
+from travelbot.feedback.leaderboard import CRITERIA as ALL_CRITERIA
+from travelbot.feedback.voters import Voter
+from travelbot.schema import _now, chat_turns, ratings
+from travelbot.store import ChatTurn, Store, get_store
+
+OVERALL = "overall"
+CRITERIA = tuple(c for c in ALL_CRITERIA if c != OVERALL)  # the study's five, each 1-5, then overall
+MAX_COMMENT_CHARS = 2000
+POOL_SIZE = 5000  # most recent answers considered
+
+
+@dataclass(frozen=True)
+class RatingItem:
+    """What a rater is shown: a question and one answer (the variant stays on the server)."""
+
+    item_id: str
+    question: str
+    answer: str
+
+
+def _turn_item(turn: ChatTurn) -> RatingItem:
+    question = turn.prompt or next((m["content"] for m in reversed(turn.messages) if m.get("role") == "user"), "")
+    return RatingItem(f"turn:{turn.id}", question, shown_answer(turn))
+
+
+def _answered_turns(store: Store, turn_id: int | None = None) -> list[ChatTurn]:
+    from dataclasses import fields
+
+    columns = [chat_turns.c[f.name] for f in fields(ChatTurn)]
+    query = (select(*columns).where(chat_turns.c.error.is_(None), chat_turns.c.finish_reason.in_(("stop", "length")),
+                                    chat_turns.c.answer != "")
+             .order_by(chat_turns.c.id.desc()).limit(POOL_SIZE))
+    if turn_id is not None:
+        query = query.where(chat_turns.c.id == turn_id)
+    with store.transaction() as conn:
+        return [ChatTurn(**row) for row in conn.execute(query).mappings().all()]
+
+
+def rating_pool(store: Store | None = None) -> dict[str, tuple[RatingItem, str]]:
+    """Rateable answers by item id, each with its variant; identical answers of a variant to the same
+    question are offered once."""
+    store = store or get_store()
+    pool: dict[str, tuple[RatingItem, str]] = {}
+    seen: set[tuple[str, str, str]] = set()
+    for turn in reversed(_answered_turns(store)):
+        item = _turn_item(turn)
+        key = (turn.variant, item.question, item.answer)
+        if item.answer.strip() and key not in seen:
+            seen.add(key)
+            pool[item.item_id] = (item, turn.variant)
+    return pool
+
+
+def next_item(rater: Voter, *, store: Store | None = None, settings: Settings | None = None,
+              rng: random.Random | None = None) -> RatingItem | None:
+    """The next answer for this rater, or None when nothing is left that still needs their rating."""
+    settings = settings or get_settings()
+    store = store or get_store(settings)
+    with store.transaction() as conn:
+        raters = dict(conn.execute(select(ratings.c.item_id, func.count(ratings.c.rater_id.distinct()))
+                                   .group_by(ratings.c.item_id)).all())
+        mine = set(conn.scalars(select(ratings.c.item_id).where(ratings.c.rater_id == rater.id)))
+    open_items = [(raters.get(item_id, 0), item) for item_id, (item, _) in rating_pool(store).items()
+                  if item_id not in mine and raters.get(item_id, 0) < settings.rating_overlap]
+    if not open_items:
+        return None
+    most = max(count for count, _ in open_items)
+    return (rng or random.SystemRandom()).choice([item for count, item in open_items if count == most])
+
+
+def check_scores(scores: dict[str, Any], comment: str | None) -> tuple[dict[str, int], str | None]:
+    """Scores as whole numbers 1–5 (criteria may be left blank, overall may not) and a trimmed comment."""
+    clean: dict[str, int] = {}
+    for criterion in (*CRITERIA, OVERALL):
+        value = scores.get(criterion)
+        if value in (None, ""):
+            if criterion == OVERALL:
+                raise InvalidInputError("Give the answer an overall score from 1 to 5.")
+            continue
+        text = str(value).strip()
+        number = int(text) if not isinstance(value, bool) and text.isdigit() else 0
+        if isinstance(value, float) and value.is_integer():
+            number = int(value)
+        if not 1 <= number <= 5:
+            raise InvalidInputError(f"{criterion.capitalize()} must be a whole number from 1 to 5, not {value!r}.")
+        clean[criterion] = number
+    unknown = set(scores) - {*CRITERIA, OVERALL}
+    if unknown:
+        raise InvalidInputError(f"Unknown criteria {', '.join(sorted(unknown))}; use {', '.join((*CRITERIA, OVERALL))}.")
+    comment = (comment or "").strip() or None
+    if comment and len(comment) > MAX_COMMENT_CHARS:
+        raise InvalidInputError(f"The comment is {len(comment):,} characters long; keep it to {MAX_COMMENT_CHARS:,}.")
+    return clean, comment
+
+
+def record_rating(item_id: str, scores: dict[str, Any], rater: Voter, comment: str | None = None, *,
+                  store: Store | None = None) -> int:
+    """Store one rater's scores for one answer (a new row, also when they change their mind)."""
+    store = store or get_store()
+    clean, comment = check_scores(scores, comment)
+    kind, _, number = (item_id or "").partition(":")
+    turns = _answered_turns(store, int(number)) if kind == "turn" and number.isdigit() else []
+    if not turns:
+        raise InvalidInputError("That answer cannot be rated (it is unknown or unfinished); press “Next answer”.")
+    item = _turn_item(turns[0])
+    with store.transaction(write=True) as conn:
+        return int(conn.execute(insert(ratings).values(
+            item_id=item.item_id, variant=turns[0].variant, question=item.question, answer=item.answer,
+            rater_id=rater.id, rater_name=rater.name, scores=clean, comment=comment, created_at=_now(),
+        )).inserted_primary_key[0])
+
+
+def rating_rows(store: Store | None = None) -> list[dict[str, Any]]:
+    """Every rating, oldest first (later rows of the same rater and answer supersede earlier ones)."""
+    store = store or get_store()
+    with store.transaction() as conn:
+        rows = conn.execute(select(ratings).order_by(ratings.c.id)).mappings().all()
+    return [{**row, "created_at": row["created_at"].isoformat()} for row in rows]
+
+
+def rated_count(rater: Voter, store: Store | None = None) -> int:
+    """How many different answers this rater has scored."""
+    store = store or get_store()
+    with store.transaction() as conn:
+        return int(conn.scalar(select(func.count(ratings.c.item_id.distinct()))
+                               .where(ratings.c.rater_id == rater.id)) or 0)

@@ -1,0 +1,33 @@
+"""The leaderboard as it stands in the store: Bradley–Terry ratings from the votes, mean ratings per
+criterion from the raters; used by the Arena tab and ``travelbot leaderboard``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from travelbot.feedback.leaderboard import Leaderboard, RatingSummary, leaderboard, rating_summary
+from travelbot.feedback.ratings import rating_rows
+from travelbot.feedback.votes import battle_rows
+from travelbot.store import Store, get_store
+
+
+@dataclass
+class Standings:
+    board: Leaderboard
+    ratings: RatingSummary
+    flagged_votes: int  # kept in the store, left out of the board unless asked for
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"leaderboard": self.board.to_dict(), "ratings": self.ratings.to_dict(),
+                "flagged_votes": self.flagged_votes}
+
+
+def standings(store: Store | None = None, *, rounds: int = 1000, seed: int = 0,
+              include_flagged: bool = False) -> Standings:
+    """Ratings with bootstrap intervals from every (unflagged) vote, and the rating summary."""
+    store = store or get_store()
+    rows = battle_rows(store)
+    flagged = sum(1 for row in rows if row["flagged"])
+    counted = rows if include_flagged else [row for row in rows if not row["flagged"]]
+    return Standings(leaderboard(counted, rounds=rounds, seed=seed), rating_summary(rating_rows(store)), flagged)

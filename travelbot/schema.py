@@ -1,0 +1,189 @@
+"""The database schema: every table, and the ordered migrations that create and change them.
+
+Each migration builds its tables from a frozen ``_vN_*`` function, so a later change to the current
+schema never rewrites history; ``metadata`` / ``TABLES`` describe the current schema for queries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite stores it naive, we put UTC back); naive in = UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        value = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _v1_tables(md: MetaData) -> tuple[Table, Table]:
+    """The schema as migration m001 created it; frozen, later changes go into new migrations."""
+    conversations = Table(
+        "conversations", md,
+        Column("id", Text, primary_key=True), Column("kind", Text, nullable=False),
+        Column("client_id", Text), Column("created_at", UTCDateTime, nullable=False))
+    chat_turns = Table(
+        "chat_turns", md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("conversation_id", Text, ForeignKey("conversations.id"), nullable=False),
+        Column("turn_index", Integer, nullable=False), Column("variant", Text, nullable=False),
+        Column("base", Text, nullable=False), Column("method", Text, nullable=False),
+        Column("messages", JSON, nullable=False), Column("answer", Text, nullable=False),
+        Column("settings", JSON, nullable=False),
+        Column("prompt_tokens", Integer, nullable=False), Column("completion_tokens", Integer, nullable=False),
+        Column("seconds", Float, nullable=False), Column("first_token_seconds", Float),
+        Column("finish_reason", Text, nullable=False), Column("error", Text), Column("client_id", Text),
+        Column("created_at", UTCDateTime, nullable=False),
+        Index("ix_chat_turns_conversation_id", "conversation_id"), Index("ix_chat_turns_variant", "variant"))
+    return conversations, chat_turns
+
+
+# The current schema, for queries: v1 plus whatever later migrations add (``Table.append_column``).
+metadata = MetaData()
+migrations_table = Table("_migrations", metadata, Column("name", Text, primary_key=True),
+                         Column("applied_at", UTCDateTime, nullable=False))
+conversations, chat_turns = _v1_tables(metadata)
+TABLES: dict[str, Table] = {t.name: t for t in metadata.sorted_tables}
+
+Migration = Callable[[Connection], None]
+MIGRATIONS: list[Migration] = []
+
+
+def migration(fn: Migration) -> Migration:
+    """Register a schema step; it runs once per database, in the order of definition, named by ``__name__``."""
+    MIGRATIONS.append(fn)
+    return fn
+
+
+@migration
+def m001_conversations_and_chat_turns(conn: Connection) -> None:
+    """Conversations and the turns logged in them."""
+    md = MetaData()
+    _v1_tables(md)
+    md.create_all(conn)
+
+
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+
+
+def _v2_training_jobs(md: MetaData) -> Table:
+    """The training_jobs table as migration m002 created it; frozen like v1."""
+    return Table(
+        "training_jobs", md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("name", Text, nullable=False), Column("method", Text, nullable=False),
+        Column("preset", Text, nullable=False), Column("status", Text, nullable=False),
+        Column("device", Text, nullable=False), Column("pid", Integer),
+        Column("config", JSON, nullable=False), Column("command", JSON),
+        Column("run_dir", Text, nullable=False), Column("log_path", Text, nullable=False), Column("output_path", Text),
+        Column("created_at", UTCDateTime, nullable=False), Column("started_at", UTCDateTime),
+        Column("finished_at", UTCDateTime), Column("error", Text), Column("last_progress", JSON),
+        Column("metrics", JSON),
+        CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')",
+                        name="ck_training_jobs_status"),
+        Index("ix_training_jobs_status", "status"))
+
+
+training_jobs = _v2_training_jobs(metadata)
+TABLES[training_jobs.name] = training_jobs
+
+
+@migration
+def m002_training_jobs(conn: Connection) -> None:
+    """Training jobs: mutable records of child processes (queued -> running -> succeeded/failed/cancelled)."""
+    md = MetaData()
+    _v2_training_jobs(md)
+    md.create_all(conn)
+
+
+WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")  # FastChat's battle outcomes
+
+
+def _v3_feedback_tables(md: MetaData) -> tuple[Table, Table, Table]:
+    """Battles, votes and ratings as migration m003 created them; frozen like v1."""
+    battles = Table(
+        "battles", md,
+        Column("id", Text, primary_key=True),
+        Column("variant_a", Text, nullable=False), Column("variant_b", Text, nullable=False),
+        Column("conversation_a", Text, ForeignKey("conversations.id")),
+        Column("conversation_b", Text, ForeignKey("conversations.id")),
+        Column("voter_id", Text, nullable=False), Column("voter_name", Text),
+        Column("settings", JSON, nullable=False), Column("source", Text, nullable=False),
+        Column("created_at", UTCDateTime, nullable=False),
+        Index("ix_battles_pair", "variant_a", "variant_b"))
+    votes = Table(
+        "votes", md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("battle_id", Text, ForeignKey("battles.id"), nullable=False),
+        Column("model_a", Text, nullable=False), Column("model_b", Text, nullable=False),
+        Column("winner", Text, nullable=False), Column("judge", Text, nullable=False),
+        Column("voter_id", Text, nullable=False), Column("voter_name", Text),
+        Column("conversation_a", JSON, nullable=False), Column("conversation_b", JSON, nullable=False),
+        Column("turns", Integer, nullable=False), Column("settings", JSON, nullable=False),
+        Column("flagged", Boolean, nullable=False), Column("flag_reason", Text),
+        Column("source", Text, nullable=False), Column("created_at", UTCDateTime, nullable=False),
+        # One vote per battle, enforced by the database so concurrent clicks cannot both land.
+        UniqueConstraint("battle_id", name="uq_votes_battle_id"),
+        CheckConstraint("winner IN ('model_a', 'model_b', 'tie', 'tie (bothbad)')", name="ck_votes_winner"),
+        Index("ix_votes_voter_created", "voter_id", "created_at"))
+    ratings = Table(
+        "ratings", md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("item_id", Text, nullable=False), Column("variant", Text, nullable=False),
+        Column("question", Text, nullable=False), Column("answer", Text, nullable=False),
+        Column("rater_id", Text, nullable=False), Column("rater_name", Text),
+        Column("scores", JSON, nullable=False), Column("comment", Text),
+        Column("created_at", UTCDateTime, nullable=False),
+        Index("ix_ratings_item", "item_id"), Index("ix_ratings_rater", "rater_id"))
+    return battles, votes, ratings
+
+
+battles, votes, ratings = _v3_feedback_tables(metadata)
+TABLES.update({t.name: t for t in (battles, votes, ratings)})
+chat_turns.append_column(Column("prompt", Text))  # the user's message as typed (before any retrieved documents)
+
+
+@migration
+def m003_battles_votes_ratings(conn: Connection) -> None:
+    """Arena battles, one vote per battle (a FastChat battle row) and 1-5 ratings, all append-only; and the
+    user's message as typed on each chat turn (a RAFT prompt also carries retrieved documents)."""
+    md = MetaData()
+    _v1_tables(md)  # for the foreign keys to conversations
+    _v3_feedback_tables(md)
+    md.create_all(conn, tables=[md.tables["battles"], md.tables["votes"], md.tables["ratings"]])
+    conn.exec_driver_sql("ALTER TABLE chat_turns ADD COLUMN prompt TEXT")

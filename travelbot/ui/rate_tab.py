@@ -1,0 +1,80 @@
+"""The Rate tab: score one anonymous answer at a time, 1–5, on the study's criteria."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from travelbot.config import get_settings
+from travelbot.errors import TravelbotError
+from travelbot.feedback.ratings import CRITERIA, OVERALL, next_item, rated_count, record_rating
+from travelbot.ui.common import error_note, voter_for
+
+QUESTIONS = {
+    "relevance": "Relevance — does it address the question asked?",
+    "helpfulness": "Helpfulness — would it help a traveller act?",
+    "correctness": "Correctness — are the facts right?",
+    "coherence": "Coherence — is it clear and well organised?",
+    "conciseness": "Conciseness — is it free of padding and repetition?",
+    OVERALL: "Overall",
+}
+SCALE = ["1", "2", "3", "4", "5"]
+NOTHING_LEFT = "Nothing left to rate right now — thank you! New answers appear as people chat and battle."
+
+
+def _form(question: str, answer: str, item_id: str | None, status: str) -> list:
+    return [item_id, question, answer, *[None] * (len(CRITERIA) + 1), "", status,
+            gr.Button(interactive=item_id is not None)]
+
+
+def next_answer(voter_key: str, name: str, request: gr.Request | None = None,
+                profile: gr.OAuthProfile | None = None) -> list:
+    """The next answer for this rater; returns [item id, question, answer, *scores, comment, status, submit]."""
+    try:
+        rater = voter_for(voter_key, name, request, profile)
+        item = next_item(rater)
+        done = rated_count(rater)
+    except TravelbotError as exc:
+        return _form("", "", None, error_note(str(exc)))
+    if item is None:
+        return _form("", "", None, NOTHING_LEFT)
+    overlap = get_settings().rating_overlap
+    return _form(f"**Question.** {item.question}", item.answer, item.item_id,
+                 f"You have rated {done} answers. Each answer is rated by up to {overlap} people; "
+                 "you never see their scores.")
+
+
+def submit_rating(item_id: str | None, relevance: str | None, helpfulness: str | None, correctness: str | None,
+                  coherence: str | None, conciseness: str | None, overall: str | None, comment: str,
+                  voter_key: str, name: str, request: gr.Request | None = None,
+                  profile: gr.OAuthProfile | None = None) -> list:
+    """Store the scores, then show the next answer."""
+    scores = [relevance, helpfulness, correctness, coherence, conciseness, overall]
+    try:
+        rater = voter_for(voter_key, name, request, profile)
+        if not item_id:
+            raise TravelbotError("There is no answer to rate; press “Next answer”.")
+        record_rating(item_id, dict(zip((*CRITERIA, OVERALL), scores, strict=True)), rater, comment)
+    except TravelbotError as exc:
+        keep = [gr.skip()] * (3 + len(scores) + 1)  # the answer, the scores and the comment stay as typed
+        return [*keep, error_note(str(exc)), gr.skip()]
+    return next_answer(voter_key, name, request, profile)
+
+
+def build(app: gr.Blocks, voter_key: gr.BrowserState) -> None:
+    """Lay out the Rate tab inside the current Blocks context."""
+    gr.Markdown("Read the question and the answer, then score the answer from 1 (poor) to 5 (excellent). "
+                "You are not told which variant wrote it. Leave a criterion blank if you cannot judge it.")
+    name = gr.Textbox(label="Your name (optional)", max_length=80)
+    item_id = gr.State(None)
+    question = gr.Markdown(elem_id="rate-question")
+    answer = gr.Markdown(elem_id="rate-answer", elem_classes=["compare-panel"])
+    radios = [gr.Radio(SCALE, label=QUESTIONS[c], elem_classes=["rate-scale"]) for c in (*CRITERIA, OVERALL)]
+    comment = gr.Textbox(label="Comment (optional)", lines=2, max_length=2000)
+    with gr.Row():
+        submit = gr.Button("Submit rating", variant="primary", interactive=False)
+        skip = gr.Button("Next answer")
+    status = gr.Markdown(elem_id="rate-status")
+
+    outputs = [item_id, question, answer, *radios, comment, status, submit]
+    skip.click(next_answer, [voter_key, name], outputs, api_name="rate_next")
+    submit.click(submit_rating, [item_id, *radios, comment, voter_key, name], outputs, api_name="rate_submit")
