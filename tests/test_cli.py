@@ -57,3 +57,41 @@ def test_empty_message_exits_2(home):
     result = run("chat", "smollm2-135m", "   ")
     assert result.returncode == 2
     assert "message is empty" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_arena_votes_and_leaderboard_from_the_terminal(home, backend, tmp_path):
+    import os
+
+    env = {**os.environ, "TRAVELBOT_DB_URL": f"sqlite:///{tmp_path / 'arena.db'}", "TRAVELBOT_FLAG_WORDS": "",
+           "TRAVELBOT_ARENA_WEIGHTS": "*=0,smollm2-135m=1,smollm2-135m-precise=1"}
+
+    def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "travelbot", *args], input=stdin, capture_output=True,
+                              text=True, timeout=300, env=env)
+
+    battle = cli("arena", "--voter", "ana", "--max-new-tokens", "8", stdin="Is Rome walkable?\n\nb\n")
+    assert battle.returncode == 0, battle.stderr
+    assert "--- Model A ---" in battle.stdout and "--- Model B ---" in battle.stdout
+    assert "A was smollm2-135m" in battle.stdout or "A was smollm2-135m-precise" in battle.stdout
+
+    out = tmp_path / "votes.jsonl"
+    exported = cli("votes", "export", str(out))
+    assert exported.returncode == 0 and "1 votes written" in exported.stdout
+    row = json.loads(out.read_text(encoding="utf-8"))
+    assert row["winner"] == "model_b" and row["judge"] == "human:cli:ana"
+
+    board = cli("leaderboard", "--json", "--rounds", "200")
+    assert board.returncode == 0, board.stderr
+    data = json.loads(board.stdout)
+    assert data["leaderboard"]["n_battles"] == 1 and len(data["leaderboard"]["ratings"]) == 2
+    assert cli("leaderboard", "--rounds", "50").returncode == 2  # at least 200 resamples
+
+    env["TRAVELBOT_DB_URL"] = f"sqlite:///{tmp_path / 'other.db'}"
+    with out.open("a", encoding="utf-8") as f:
+        f.write('{"model_a": "x", "model_b": "y", "winner": "nobody"}\n')
+    imported = cli("votes", "import", str(out), "--json")
+    assert imported.returncode == 0, imported.stderr
+    report = json.loads(imported.stdout)
+    assert report["loaded"] == 1 and report["refused"] == 1
+    missing = cli("votes", "import", str(tmp_path / "nope.jsonl"))
+    assert missing.returncode == 1 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
