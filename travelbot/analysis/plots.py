@@ -69,7 +69,7 @@ def _heatmap(board: Leaderboard, values: list[list], text: list[list[str]], titl
 
 def win_fraction_heatmap(board: Leaderboard) -> go.Figure:
     """Cell (row, column): share of their decided battles (ties left out) that the row variant won."""
-    title = "Share of decided battles (ties left out) that model A (row) won against model B (column)"
+    title = "Win fraction: row beat column<br><sup>decided battles only, ties left out</sup>"
     if not board.ratings:
         return _empty(title, NO_VOTES)
     text = [["" if v is None else f"{v:.2f}" for v in row] for row in board.win_fraction]
@@ -79,7 +79,7 @@ def win_fraction_heatmap(board: Leaderboard) -> go.Figure:
 
 def battle_count_heatmap(board: Leaderboard) -> go.Figure:
     """Cell (row, column): number of battles between the two variants, ties included."""
-    title = "Number of battles between model A (row) and model B (column), ties included"
+    title = "Battles between row and column<br><sup>ties included</sup>"
     if not board.ratings:
         return _empty(title, NO_VOTES)
     text = [[str(v) if i != j else "" for j, v in enumerate(row)] for i, row in enumerate(board.battle_counts)]

@@ -15,7 +15,7 @@ from travelbot.config import get_settings
 from travelbot.errors import InvalidInputError, TravelbotError
 from travelbot.feedback import arena
 from travelbot.ui.common import error_note, voter_for
-from travelbot.ui.leaderboard_view import build_leaderboard
+from travelbot.ui import leaderboard_view
 
 VOTES = ("A is better", "B is better", "Tie", "Both are bad")
 INTRO = (
@@ -119,7 +119,7 @@ def build(app: gr.Blocks, voter_key: gr.BrowserState) -> None:
         send = gr.Button("Send", variant="primary", scale=1)
         stop = gr.Button("Stop", variant="stop", scale=1)
     with gr.Row():
-        suggest_button = gr.Button("🎲 Suggest a question", size="sm")
+        suggest_button = gr.Button("Suggest a question", size="sm")
         new_round_button = gr.Button("New round", size="sm")
     status = gr.Markdown(elem_id="arena-status")
 
@@ -131,16 +131,20 @@ def build(app: gr.Blocks, voter_key: gr.BrowserState) -> None:
     ]
     stop.click(None, None, None, cancels=events, api_visibility="private")
     vote_outputs = [reveal, status, *buttons, textbox, send]
+    votes = []
     for label, button in zip(VOTES, buttons, strict=True):
         def vote(battle, key, who, request: gr.Request | None = None, profile: gr.OAuthProfile | None = None,
                  _choice=label):
             return cast_vote(_choice, battle, key, who, request, profile)
 
         api = "arena_vote_" + label.split()[0].lower()  # arena_vote_a, _b, _tie, _both
-        button.click(vote, [battle_id, voter_key, name], vote_outputs, api_name=api, concurrency_limit=None)
+        votes.append(button.click(vote, [battle_id, voter_key, name], vote_outputs, api_name=api,
+                                  concurrency_limit=None))
     new_round_button.click(new_round, None, [battle_id, chat_a, chat_b, status, reveal, *buttons, textbox, send],
                            api_name="arena_new_round")
     suggest_button.click(suggest, None, textbox, api_visibility="private")
 
     with gr.Accordion("Leaderboard", open=False):
-        build_leaderboard(app)
+        board = leaderboard_view.build_leaderboard(app)
+    for event in votes:  # a vote shows up on the board at once
+        event.then(leaderboard_view.refresh, None, board, api_visibility="private")

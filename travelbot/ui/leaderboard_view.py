@@ -50,8 +50,9 @@ def refresh() -> list:
             plots.criteria_chart(result.ratings), agreement]
 
 
-def build_leaderboard(app: gr.Blocks) -> None:
-    """Lay out the leaderboard inside the current Blocks context; it loads with the page."""
+def build_leaderboard(app: gr.Blocks) -> list:
+    """Lay out the leaderboard inside the current Blocks context; it loads with the page. Returns the
+    components :func:`refresh` fills, so other events can refresh it too."""
     with gr.Row():
         note = gr.Markdown()
         refresh_button = gr.Button("↻ Refresh", size="sm", scale=0)
@@ -68,3 +69,4 @@ def build_leaderboard(app: gr.Blocks) -> None:
     outputs = [note, board, rating, win_fraction, battle_counts, pair_rates, scores, criteria, agreement]
     refresh_button.click(refresh, None, outputs, api_name="leaderboard")
     app.load(refresh, None, outputs, api_visibility="private")
+    return outputs
