@@ -461,3 +461,61 @@ def arena(voter: str, max_new_tokens: int | None) -> None:
     result = battles.record_vote(battle.id, choices[choice], person)
     click.echo(f"A was {result.model_a} ({result.method_a}); B was {result.model_b} ({result.method_b})"
                + (f" — flagged: {result.flag_reason}" if result.flagged else ""))
+
+
+@main.command("eval")
+@click.option("--variants", default=None, help="Comma-separated variant names (default: every variant).")
+@click.option("--metrics", default="bleu,rouge,bertscore,semantic,length", show_default=True,
+              help="Comma-separated: bleu, rouge, meteor, bertscore, semantic, length, ragas, judge, pairwise.")
+@click.option("--split", type=click.Choice(["dev", "test", "all"]), default="dev", show_default=True)
+@click.option("--limit", type=click.IntRange(1, 100000), default=None, help="Only the first N questions.")
+@click.option("--batch-size", type=click.IntRange(1, 256), default=8, show_default=True,
+              help="Questions answered together (1 = true per-answer latency).")
+@click.option("--max-new-tokens", type=click.IntRange(1, 8192), default=None)
+@click.option("--show", "show_run", type=int, default=None, help="Print the results of an earlier run instead.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write per-answer scores (.csv or .jsonl).")
+@click.option("--json", "as_json", is_flag=True, help="Summaries, answers, scores and verdicts as JSON.")
+@user_errors
+def evaluate_command(variants: str | None, metrics: str, split: str, limit: int | None, batch_size: int,
+                     max_new_tokens: int | None, show_run: int | None, out: str | None, as_json: bool) -> None:
+    """Answer the golden questions with each variant and score the answers (cached; resumable)."""
+    import time
+    from pathlib import Path
+
+    from travelbot.evaluation.results import run_results
+    from travelbot.evaluation.run import EvalConfig, evaluate
+    from travelbot.models import get_registry
+
+    if show_run is None:
+        names = [v.strip() for v in variants.split(",") if v.strip()] if variants else list(get_registry().variants())
+        config = EvalConfig(names, [m.strip() for m in metrics.split(",") if m.strip()], split, limit,
+                            {"max_new_tokens": max_new_tokens} if max_new_tokens else {}, batch_size)
+        started = time.perf_counter()
+        progress = None if as_json else (lambda done, total, what: click.echo(f"· [{done}/{total}] {what}", err=True))
+        run = evaluate(config, progress=progress)
+        seconds = time.perf_counter() - started
+        if not as_json:
+            click.echo(f"run {run.id} finished in {seconds:.1f} s", err=True)
+        show_run = run.id
+    results = run_results(show_run)
+    if out:
+        path = Path(out)
+        path.write_text(results.to_csv() if path.suffix == ".csv" else results.to_jsonl(), encoding="utf-8")
+    if as_json:
+        _print_json(results.to_dict())
+        return
+    click.echo(f"{'variant':<26} {'metric':<22} {'mean':>8}  {'95% interval':<19} {'n':>4} {'missing':>7}")
+    for m in results.metrics:
+        interval = f"{m.lower:.3f} – {m.upper:.3f}" if m.lower is not None else "—"
+        mean = f"{m.mean:.3f}" if m.mean is not None else "—"
+        reasons = f"  ({', '.join(f'{k}: {v}' for k, v in m.missing_reasons.items())})" if m.missing else ""
+        click.echo(f"{m.variant:<26} {m.metric:<22} {mean:>8}  {interval:<19} {m.n:>4} {m.missing:>7}{reasons}")
+    for p in results.pairs:
+        click.echo(f"pairwise {p.variant_a} vs {p.variant_b}: {p.wins_a}-{p.wins_b}-{p.ties} (A-B-tie), "
+                   f"inconsistent {p.inconsistent}, missing {p.missing}, win rate A "
+                   f"{p.win_rate_a if p.win_rate_a is not None else '—'}")
+    usage = results.run.get("usage") or {}
+    if usage:
+        click.echo(f"judge: {usage.get('requests', 0)} requests, {usage.get('retries', 0)} retries, "
+                   f"{usage.get('prompt_tokens', 0)}+{usage.get('completion_tokens', 0)} tokens, "
+                   f"${usage.get('cost_usd', 0):.4f}")

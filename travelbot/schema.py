@@ -187,3 +187,73 @@ def m003_battles_votes_ratings(conn: Connection) -> None:
     _v3_feedback_tables(md)
     md.create_all(conn, tables=[md.tables["battles"], md.tables["votes"], md.tables["ratings"]])
     conn.exec_driver_sql("ALTER TABLE chat_turns ADD COLUMN prompt TEXT")
+
+
+RUN_STATUSES = ("running", "succeeded", "failed", "cancelled")
+
+
+def _v4_evaluation_tables(md: MetaData) -> tuple[Table, ...]:
+    """Evaluation runs, golden-set answers, per-answer scores and pairwise judge verdicts (m004); frozen."""
+    eval_runs = Table(
+        "eval_runs", md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("status", Text, nullable=False), Column("variants", JSON, nullable=False),
+        Column("split", Text, nullable=False), Column("question_limit", Integer),
+        Column("scorers", JSON, nullable=False), Column("settings", JSON, nullable=False),
+        Column("judge", JSON), Column("progress", JSON), Column("usage", JSON), Column("error", Text),
+        Column("created_at", UTCDateTime, nullable=False), Column("finished_at", UTCDateTime),
+        CheckConstraint("status IN ('running', 'succeeded', 'failed', 'cancelled')", name="ck_eval_runs_status"))
+    eval_answers = Table(
+        "eval_answers", md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        # (variant, adapter revision, question, settings): a re-run reuses the answer instead of generating it
+        Column("cache_key", Text, nullable=False),
+        Column("variant", Text, nullable=False), Column("variant_revision", Text, nullable=False),
+        Column("base", Text, nullable=False), Column("method", Text, nullable=False),
+        Column("question_id", Text, nullable=False), Column("question", Text, nullable=False),
+        Column("golden", Text), Column("answer", Text, nullable=False), Column("raw_answer", Text, nullable=False),
+        Column("contexts", JSON, nullable=False), Column("settings", JSON, nullable=False),
+        Column("prompt_tokens", Integer, nullable=False), Column("completion_tokens", Integer, nullable=False),
+        Column("seconds", Float, nullable=False), Column("batch_size", Integer, nullable=False),
+        Column("finish_reason", Text, nullable=False), Column("error", Text),
+        Column("created_at", UTCDateTime, nullable=False),
+        UniqueConstraint("cache_key", name="uq_eval_answers_cache_key"))
+    eval_run_answers = Table(
+        "eval_run_answers", md,
+        Column("run_id", Integer, ForeignKey("eval_runs.id"), primary_key=True),
+        Column("answer_id", Integer, ForeignKey("eval_answers.id"), primary_key=True))
+    eval_scores = Table(
+        "eval_scores", md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("answer_id", Integer, ForeignKey("eval_answers.id"), nullable=False),
+        Column("scorer", Text, nullable=False), Column("scorer_version", Text, nullable=False),
+        Column("metric", Text, nullable=False), Column("value", Float), Column("missing", Text),
+        Column("detail", JSON, nullable=False), Column("created_at", UTCDateTime, nullable=False),
+        UniqueConstraint("answer_id", "scorer", "scorer_version", "metric", name="uq_eval_scores_key"),
+        CheckConstraint("(value IS NULL) <> (missing IS NULL)", name="ck_eval_scores_value_or_missing"))
+    judge_verdicts = Table(
+        "judge_verdicts", md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("cache_key", Text, nullable=False), Column("kind", Text, nullable=False),
+        Column("question_id", Text, nullable=False),
+        Column("answer_a", Integer, ForeignKey("eval_answers.id"), nullable=False),
+        Column("answer_b", Integer, ForeignKey("eval_answers.id"), nullable=False),
+        Column("variant_a", Text, nullable=False), Column("variant_b", Text, nullable=False),
+        Column("judge_model", Text, nullable=False), Column("prompt_version", Text, nullable=False),
+        Column("winner", Text), Column("missing", Text), Column("consistent", Boolean),
+        Column("detail", JSON, nullable=False), Column("usage", JSON, nullable=False),
+        Column("created_at", UTCDateTime, nullable=False),
+        UniqueConstraint("cache_key", name="uq_judge_verdicts_cache_key"))
+    return eval_runs, eval_answers, eval_run_answers, eval_scores, judge_verdicts
+
+
+eval_runs, eval_answers, eval_run_answers, eval_scores, judge_verdicts = _v4_evaluation_tables(metadata)
+TABLES.update({t.name: t for t in (eval_runs, eval_answers, eval_run_answers, eval_scores, judge_verdicts)})
+
+
+@migration
+def m004_evaluation(conn: Connection) -> None:
+    """Evaluation runs over the golden set: cached answers, per-answer scores, pairwise judge verdicts."""
+    md = MetaData()
+    tables = _v4_evaluation_tables(md)
+    md.create_all(conn, tables=list(tables))

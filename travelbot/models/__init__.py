@@ -22,6 +22,7 @@ __all__ = [
     "backend_for",
     "generate",
     "generate_batch",
+    "generate_batch_stats",
     "get_registry",
     "loaded_backends",
 ]
@@ -78,6 +79,14 @@ def generate_batch(
     variant: Variant, conversations: list[list[Message]], batch_size: int = 32, **settings: Any
 ) -> list[str]:
     """Whole answers to many conversations: padded batches on the transformers back-end, one by one elsewhere."""
+    return [text for text, _ in generate_batch_stats(variant, conversations, batch_size, **settings)]
+
+
+def generate_batch_stats(
+    variant: Variant, conversations: list[list[Message]], batch_size: int = 32, **settings: Any
+) -> list[tuple[str, GenerationStats]]:
+    """Like :func:`generate_batch`, with each answer's statistics (in a padded batch, ``seconds`` is each
+    answer's equal share of the batch's time)."""
     effective = variant.settings.updated(**settings)
     prepared = []
     for messages in conversations:
@@ -86,10 +95,16 @@ def generate_batch(
             messages = [{"role": "system", "content": variant.effective_system_prompt}, *messages]
         prepared.append(messages)
     backend = backend_for(variant.base)
-    if not hasattr(backend, "complete_batch"):
-        return [generate(variant, messages, **effective.to_dict()).result() for messages in prepared]
-    answers: list[str] = []
-    for start in range(0, len(prepared), max(1, batch_size)):
-        chunk = prepared[start : start + batch_size]
-        answers += [text for text, _ in backend.complete_batch(variant, chunk, effective)]
+    if not hasattr(backend, "complete_batch") or batch_size <= 1:
+        results = []
+        for messages in prepared:
+            generation = generate(variant, messages, **effective.to_dict())
+            results.append((generation.result(), generation.stats))
+        return results
+    answers: list[tuple[str, GenerationStats]] = []
+    for start in range(0, len(prepared), batch_size):
+        batch = backend.complete_batch(variant, prepared[start : start + batch_size], effective)
+        for _, stats in batch:
+            stats.seconds /= len(batch)
+        answers += batch
     return answers

@@ -1,0 +1,333 @@
+"""An evaluation run: golden answers for chosen variants, then every chosen scorer, all kept in the store.
+
+    travelbot eval --variants smollm2-135m,smollm2-raft --metrics bleu,rouge,bertscore,semantic --split dev
+
+Scores are cached per (answer, scorer, scorer version): re-running after adding a variant or a scorer
+computes only what is new, and an interrupted run picks up where it stopped. Judge verdicts are cached
+by (prompt version, judge model, inputs).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from travelbot.config import Settings, get_settings
+from travelbot.errors import InvalidInputError, TravelbotError
+from travelbot.evaluation.answers import DEFAULT_SETTINGS, EvalAnswer, Progress, golden_answers
+from travelbot.evaluation.scores import Score, ScorerInfo
+from travelbot.schema import _now, eval_run_answers, eval_runs, eval_scores, judge_verdicts
+from travelbot.store import Store, get_store
+
+log = logging.getLogger(__name__)
+
+LEXICAL = ("bleu", "rouge", "meteor", "bertscore", "semantic", "length")
+LLM_SCORERS = ("ragas", "judge", "pairwise")  # need a judge endpoint
+SCORER_NAMES = (*LEXICAL, *LLM_SCORERS)
+SPLITS = ("dev", "test", "all")
+
+
+@dataclass
+class EvalConfig:
+    """What to evaluate: variants, golden split, scorers and generation settings."""
+
+    variants: list[str]
+    metrics: list[str] = field(default_factory=lambda: ["bleu", "rouge", "bertscore", "semantic", "length"])
+    split: str = "dev"
+    limit: int | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    batch_size: int = 8
+
+    def check(self) -> None:
+        if not self.variants:
+            raise InvalidInputError("Choose at least one variant to evaluate.")
+        unknown = [m for m in self.metrics if m not in SCORER_NAMES]
+        if unknown:
+            raise InvalidInputError(f"Unknown scorer {', '.join(unknown)}; choose from {', '.join(SCORER_NAMES)}.")
+        if not self.metrics:
+            raise InvalidInputError("Choose at least one scorer.")
+        if self.split not in SPLITS:
+            raise InvalidInputError(f"Unknown split {self.split!r}; choose dev, test or all.")
+        if "pairwise" in self.metrics and len(self.variants) < 2:
+            raise InvalidInputError("Pairwise judging needs at least two variants.")
+        if self.limit is not None and self.limit < 1:
+            raise InvalidInputError("The question limit must be at least 1.")
+
+
+@dataclass
+class EvalRun:
+    id: int
+    answers: list[EvalAnswer]
+    usage: dict[str, Any]
+    missing: dict[str, int]  # metric -> scores that could not be computed in this run's answers
+
+
+def _questions(split: str, limit: int | None, settings: Settings):
+    from travelbot.data.golden import golden_path, load_golden
+
+    questions, _ = load_golden(golden_path(settings), split=None if split == "all" else split)
+    if not questions:
+        raise TravelbotError(f"The golden set has no {split} questions.")
+    return questions[:limit] if limit else questions
+
+
+def _stored_scores(store: Store, answer_ids: Sequence[int], scorer: ScorerInfo) -> set[int]:
+    """Answers that already have every metric of this scorer version."""
+    if not answer_ids:
+        return set()
+    with store.transaction() as conn:
+        rows = conn.execute(select(eval_scores.c.answer_id, eval_scores.c.metric).where(
+            eval_scores.c.answer_id.in_(list(answer_ids)), eval_scores.c.scorer == scorer.name,
+            eval_scores.c.scorer_version == scorer.version)).all()
+    have: dict[int, set[str]] = {}
+    for answer_id, metric in rows:
+        have.setdefault(answer_id, set()).add(metric)
+    return {a for a, metrics in have.items() if set(scorer.metrics) <= metrics}
+
+
+def _save_scores(store: Store, answer: EvalAnswer, scorer: ScorerInfo, scores: Sequence[Score]) -> None:
+    with store.transaction(write=True) as conn:
+        existing = set(conn.scalars(select(eval_scores.c.metric).where(
+            eval_scores.c.answer_id == answer.id, eval_scores.c.scorer == scorer.name,
+            eval_scores.c.scorer_version == scorer.version)))
+        for score in scores:
+            if score.metric not in existing:
+                conn.execute(insert(eval_scores).values(
+                    answer_id=answer.id, scorer=scorer.name, scorer_version=scorer.version, metric=score.metric,
+                    value=score.value, missing=score.missing, detail=score.detail, created_at=_now()))
+
+
+def _score_lexical(store: Store, answers: list[EvalAnswer], name: str, progress: Progress | None) -> None:
+    from travelbot.evaluation.metrics import SCORERS, MetricItem, score_answers
+
+    scorer = SCORERS[name]
+    todo = [a for a in answers if a.id not in _stored_scores(store, [a.id for a in answers], scorer)]
+    if progress:
+        progress(0, len(todo), f"{name}: scoring {len(todo)} answers")
+    for start in range(0, len(todo), 32):
+        chunk = todo[start : start + 32]
+        results = score_answers([MetricItem(a.question, a.answer, a.golden) for a in chunk], [name])
+        for answer, scores in zip(chunk, results, strict=True):
+            _save_scores(store, answer, scorer, scores)
+        if progress:
+            progress(start + len(chunk), len(todo), f"{name}: scored {start + len(chunk)}/{len(todo)}")
+
+
+def _score_ragas(store: Store, answers: list[EvalAnswer], judge_endpoint, progress: Progress | None) -> None:
+    from travelbot.evaluation.ragas_metrics import RAGAS, RagasEndpoint, RagasItem, ragas_available, ragas_scores
+
+    problem = ragas_available()
+    scorer = ScorerInfo(RAGAS.name, f"{RAGAS.version}:{judge_endpoint.model}", RAGAS.metrics, RAGAS.description)
+    todo = [a for a in answers if a.id not in _stored_scores(store, [a.id for a in answers], scorer)]
+    if problem:
+        for answer in todo:
+            _save_scores(store, answer, scorer, [Score.missing_because(m, f"unavailable: {problem}")
+                                                 for m in scorer.metrics])
+        return
+    endpoint = RagasEndpoint(judge_endpoint.base_url, judge_endpoint.model, judge_endpoint.api_key,
+                             timeout=judge_endpoint.timeout, max_retries=judge_endpoint.max_retries)
+    for start in range(0, len(todo), 8):
+        chunk = todo[start : start + 8]
+        items = [RagasItem(a.question, a.answer, tuple(a.contexts), a.golden) for a in chunk]
+        for answer, scores in zip(chunk, ragas_scores(items, endpoint, max_workers=judge_endpoint.concurrency),
+                                  strict=True):
+            _save_scores(store, answer, scorer, scores)
+        if progress:
+            progress(start + len(chunk), len(todo), f"ragas: scored {start + len(chunk)}/{len(todo)}")
+
+
+def _score_judge(store: Store, answers: list[EvalAnswer], judge, progress: Progress | None) -> None:
+    from travelbot.evaluation.judge import GradeItem
+
+    metrics = ("judge_conciseness", "judge_relevance", "judge_coherence", "judge_helpfulness", "judge_overall")
+    scorer = ScorerInfo("judge", f"{judge.prompt_version('criteria')}:{judge.endpoint.model}", metrics)
+    todo = [a for a in answers if a.id not in _stored_scores(store, [a.id for a in answers], scorer)]
+    for start in range(0, len(todo), 16):
+        chunk = todo[start : start + 16]
+        results = judge.grade([GradeItem(a.question, a.answer, a.golden) for a in chunk])
+        for answer, result in zip(chunk, results, strict=True):
+            detail = {"reasoning": result.reasoning, "raw": result.raw, "prompt_version": result.prompt_version}
+            _save_scores(store, answer, scorer, [Score(s.metric, s.value, s.missing, {**s.detail, **detail})
+                                                 for s in result.scores])
+        if progress:
+            progress(start + len(chunk), len(todo), f"judge: graded {start + len(chunk)}/{len(todo)}")
+
+
+def _judge_pairs(store: Store, answers: list[EvalAnswer], judge, progress: Progress | None) -> None:
+    from travelbot.evaluation.judge import PairItem, verdict_key
+
+    by_question: dict[str, list[EvalAnswer]] = {}
+    for answer in answers:
+        if answer.id:
+            by_question.setdefault(answer.question_id, []).append(answer)
+    pairs = [(a, b) for group in by_question.values()
+             for a, b in itertools.combinations(sorted(group, key=lambda x: x.variant), 2)]
+    version = judge.prompt_version("pairwise")
+    keyed = [(verdict_key("pairwise", version, judge.endpoint.model, question=a.question, answer_a=a.answer,
+                          answer_b=b.answer, reference=a.golden or ""), a, b) for a, b in pairs]
+    with store.transaction() as conn:
+        done = set(conn.scalars(select(judge_verdicts.c.cache_key).where(
+            judge_verdicts.c.cache_key.in_([k for k, _, _ in keyed])))) if keyed else set()
+    todo = [(k, a, b) for k, a, b in keyed if k not in done]
+    for start in range(0, len(todo), 16):
+        chunk = todo[start : start + 16]
+        results = judge.compare([PairItem(a.question, a.answer, b.answer, a.golden) for _, a, b in chunk])
+        with store.transaction(write=True) as conn:
+            for (key, a, b), result in zip(chunk, results, strict=True):
+                if conn.scalar(select(judge_verdicts.c.id).where(judge_verdicts.c.cache_key == key)) is not None:
+                    continue
+                conn.execute(insert(judge_verdicts).values(
+                    cache_key=key, kind="pairwise", question_id=a.question_id, answer_a=a.id, answer_b=b.id,
+                    variant_a=a.variant, variant_b=b.variant, judge_model=judge.endpoint.model,
+                    prompt_version=result.prompt_version, winner=result.winner, missing=result.missing,
+                    consistent=result.consistent,
+                    detail={"verdicts": list(result.verdicts), "reasoning": list(result.reasoning),
+                            "raw": list(result.raw)},
+                    usage=_usage_dict(result.usage), created_at=_now()))
+        if progress:
+            progress(start + len(chunk), len(todo), f"pairwise: judged {start + len(chunk)}/{len(todo)}")
+
+
+def _usage_dict(usage: Any) -> dict[str, Any]:
+    from dataclasses import asdict, is_dataclass
+
+    return asdict(usage) if is_dataclass(usage) else dict(usage or {})
+
+
+def evaluate(config: EvalConfig, *, store: Store | None = None, settings: Settings | None = None,
+             progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
+             on_start: Callable[[int], None] | None = None) -> EvalRun:
+    """Run (or resume) an evaluation and return its answers; scores and verdicts are in the store.
+
+    Progress is also written to the run's row (so any page can show it); :func:`request_stop` ends
+    the run after the current batch, keeping everything computed so far."""
+    from travelbot.models import get_registry
+
+    config.check()
+    settings = settings or get_settings()
+    store = store or get_store(settings)
+    registry = get_registry(settings)
+    variants = [registry.variant(name) for name in dict.fromkeys(config.variants)]
+    questions = _questions(config.split, config.limit, settings)
+    judge = None
+    if any(m in LLM_SCORERS for m in config.metrics):
+        from travelbot.evaluation.judge import Judge, JudgeEndpoint
+
+        judge = Judge(JudgeEndpoint.from_settings(settings))
+    generation = {**DEFAULT_SETTINGS, "max_new_tokens": settings.max_new_tokens, **config.settings}
+    with store.transaction(write=True) as conn:
+        run_id = int(conn.execute(insert(eval_runs).values(
+            status="running", variants=[v.name for v in variants], split=config.split, question_limit=config.limit,
+            scorers=list(config.metrics), settings=generation,
+            judge={"model": judge.endpoint.model, "base_url": judge.endpoint.base_url} if judge else None,
+            created_at=_now())).inserted_primary_key[0])
+    status, error = "failed", None
+    stop_event = _stop_flags.setdefault(run_id, threading.Event())
+    outer_progress, outer_stop = progress, should_stop
+    last = [0.0]
+
+    def progress(done: int, total: int, what: str) -> None:
+        now = time.monotonic()
+        if now - last[0] > 0.5 or done >= total:  # a row update at most twice a second
+            last[0] = now
+            with store.transaction(write=True) as conn:
+                conn.execute(update(eval_runs).where(eval_runs.c.id == run_id).values(
+                    progress={"done": done, "total": total, "what": what}))
+        if outer_progress:
+            outer_progress(done, total, what)
+
+    def should_stop() -> bool:
+        return stop_event.is_set() or bool(outer_stop and outer_stop())
+
+    if on_start:
+        on_start(run_id)
+    try:
+        answers = golden_answers(variants, questions, store, settings=generation, batch_size=config.batch_size,
+                                 progress=progress, should_stop=should_stop)
+        with store.transaction(write=True) as conn:
+            for answer_id in {a.id for a in answers if a.id}:
+                conn.execute(insert(eval_run_answers).values(run_id=run_id, answer_id=answer_id))
+        scored = [a for a in answers if a.id and not a.error]
+        for name in config.metrics:
+            if should_stop and should_stop():
+                status = "cancelled"
+                break
+            if name in LEXICAL:
+                _score_lexical(store, scored, name, progress)
+            elif name == "ragas":
+                _score_ragas(store, scored, judge.endpoint, progress)
+            elif name == "judge":
+                _score_judge(store, scored, judge, progress)
+            elif name == "pairwise":
+                _judge_pairs(store, scored, judge, progress)
+        else:
+            status = "cancelled" if should_stop and should_stop() else "succeeded"
+        return EvalRun(run_id, answers, _usage_dict(judge.usage) if judge else {}, missing_counts(store, run_id))
+    except TravelbotError as exc:
+        error = str(exc)
+        raise
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        _stop_flags.pop(run_id, None)
+        with store.transaction(write=True) as conn:
+            conn.execute(update(eval_runs).where(eval_runs.c.id == run_id).values(
+                status=status, error=error, finished_at=_now(),
+                usage=_usage_dict(judge.usage) if judge else None))
+
+
+_stop_flags: dict[int, threading.Event] = {}
+
+
+def request_stop(run_id: int) -> bool:
+    """Ask a run in this process to stop after its current batch; False if it is not running here."""
+    flag = _stop_flags.get(run_id)
+    if flag is None:
+        return False
+    flag.set()
+    return True
+
+
+def evaluate_in_background(config: EvalConfig, settings: Settings | None = None) -> int:
+    """Start a run on a background thread (closing the page does not stop it); returns its id."""
+    config.check()
+    started: list[int] = []
+    ready = threading.Event()
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            evaluate(config, settings=settings, on_start=lambda run_id: (started.append(run_id), ready.set()))
+        except BaseException as exc:  # noqa: BLE001 - recorded on the run's row; reported if it never started
+            failure.append(exc)
+            log.warning("Evaluation failed: %s", exc)
+        finally:
+            ready.set()
+
+    threading.Thread(target=work, name="evaluation", daemon=True).start()
+    ready.wait()
+    if not started:
+        raise failure[0] if failure and isinstance(failure[0], TravelbotError) else TravelbotError(
+            f"The evaluation could not start: {failure[0] if failure else 'unknown error'}.")
+    return started[0]
+
+
+def missing_counts(store: Store, run_id: int) -> dict[str, int]:
+    """Per metric, how many of the run's scores could not be computed."""
+    from sqlalchemy import func
+
+    with store.transaction() as conn:
+        rows = conn.execute(
+            select(eval_scores.c.metric, func.count()).join(
+                eval_run_answers, eval_run_answers.c.answer_id == eval_scores.c.answer_id)
+            .where(eval_run_answers.c.run_id == run_id, eval_scores.c.value.is_(None))
+            .group_by(eval_scores.c.metric)).all()
+    return {metric: int(n) for metric, n in rows}

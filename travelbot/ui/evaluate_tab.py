@@ -1,0 +1,225 @@
+"""The Evaluate tab: run variants over the golden questions, score them, and read the results.
+
+A run works on a background thread and records its progress in the store, so the page polls it and
+closing the page does not stop it.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import gradio as gr
+import plotly.graph_objects as go
+
+from travelbot.config import get_settings
+from travelbot.errors import TravelbotError
+from travelbot.evaluation import results as eval_results
+from travelbot.evaluation.run import LEXICAL, SCORER_NAMES, EvalConfig, evaluate_in_background, request_stop
+from travelbot.ui.common import error_note, variant_choices
+
+METRIC_COLUMNS = ["variant", "metric", "mean", "95% interval", "n", "missing"]
+PAIR_COLUMNS = ["variant A", "variant B", "judged", "A wins", "B wins", "ties", "inconsistent", "missing",
+                "A win rate", "95% interval"]
+SCORER_LABELS = {
+    "bleu": "BLEU", "rouge": "ROUGE-1/2/L", "meteor": "METEOR", "bertscore": "BERTScore P/R/F1",
+    "semantic": "MiniLM cosine (golden, question)", "length": "answer length", "ragas": "Ragas (LLM)",
+    "judge": "LLM judge: criteria + 1–10", "pairwise": "LLM judge: pairwise, both orders",
+}
+
+
+def _interval(lower, upper) -> str:
+    return "—" if lower is None or upper is None else f"{lower:.3f} – {upper:.3f}"
+
+
+def _run_choices() -> list[tuple[str, int]]:
+    return [(f"run {r['id']} · {r['status']} · {r['split']} · {', '.join(r['variants'])[:60]}", r["id"])
+            for r in eval_results.runs()]
+
+
+def start(variants: list[str], split: str, scorers: list[str], limit: float | None, max_new_tokens: float,
+          judge_model: str, judge_base_url: str, judge_key: str) -> tuple:
+    """Start a run in the background; returns (status, run dropdown, run id state)."""
+    settings = get_settings()
+    extra = dict(settings.extra)
+    for name, value in (("TRAVELBOT_JUDGE_MODEL", judge_model), ("TRAVELBOT_JUDGE_BASE_URL", judge_base_url),
+                        ("TRAVELBOT_JUDGE_API_KEY", judge_key)):
+        if value and value.strip():
+            extra[name] = value.strip()
+    config = EvalConfig(list(variants or []), list(scorers or []), split,
+                        int(limit) if limit and not math.isnan(limit) else None,
+                        {"max_new_tokens": int(max_new_tokens)})
+    try:
+        run_id = evaluate_in_background(config, replace(settings, extra=extra))
+    except TravelbotError as exc:
+        return error_note(str(exc)), gr.skip(), None
+    return f"Run {run_id} started.", gr.Dropdown(choices=_run_choices(), value=run_id), run_id
+
+
+def stop(run_id: int | None) -> str:
+    if run_id and request_stop(int(run_id)):
+        return f"Stopping run {run_id} after the current batch; what it computed is kept."
+    return "No run of this page is running."
+
+
+def progress_html(run_id: int | None) -> str:
+    """A progress bar for the run (empty when none)."""
+    if not run_id:
+        return ""
+    run = next((r for r in eval_results.runs() if r["id"] == run_id), None)
+    if run is None:
+        return ""
+    p = run.get("progress") or {}
+    done, total = int(p.get("done", 0)), max(int(p.get("total", 0)), 1)
+    label = f"Run {run_id}: {run['status']} — {p.get('what', 'starting…')}"
+    if run.get("error"):
+        label += f" — {run['error']}"
+    return (f'<div id="eval-progress"><progress value="{done}" max="{total}" style="width:100%"></progress>'
+            f"<div>{html.escape(label)}</div></div>")
+
+
+def latency_plot(results: eval_results.RunResults) -> go.Figure:
+    figure = go.Figure()
+    for variant, seconds in results.latencies().items():
+        figure.add_trace(go.Box(y=seconds, name=variant, boxpoints="all", jitter=0.3))
+    batch = {a.get("batch_size") for a in results.answers} if results.answers else set()
+    figure.update_layout(title="Seconds per answer" + (" (share of a padded batch)" if batch != {1} else ""),
+                         yaxis_title="seconds", showlegend=False)
+    return figure
+
+
+def show(run_id: int | None) -> list:
+    """Tables, box plot, question choices and downloads of a run."""
+    empty = [[], [], go.Figure(), gr.Dropdown(choices=[], value=None), None, None, ""]
+    if not run_id:
+        return empty
+    try:
+        results = eval_results.run_results(int(run_id))
+    except TravelbotError as exc:
+        return [*empty[:-1], error_note(str(exc))]
+    metrics = [[m.variant, m.metric, m.mean, _interval(m.lower, m.upper), m.n,
+                m.missing if not m.missing else f"{m.missing} ({', '.join(f'{k}: {v}' for k, v in m.missing_reasons.items())})"]
+               for m in results.metrics]
+    pairs = [[p.variant_a, p.variant_b, p.judged, p.wins_a, p.wins_b, p.ties, p.inconsistent, p.missing,
+              p.win_rate_a, _interval(p.lower, p.upper)] for p in results.pairs]
+    questions = list(dict.fromkeys((a["question_id"], a["question"]) for a in results.answers))
+    folder = Path(tempfile.mkdtemp(prefix=f"travelbot-run-{run_id}-"))
+    csv_path, jsonl_path = folder / f"run-{run_id}.csv", folder / f"run-{run_id}.jsonl"
+    csv_path.write_text(results.to_csv(), encoding="utf-8")
+    jsonl_path.write_text(results.to_jsonl(), encoding="utf-8")
+    usage = results.run.get("usage") or {}
+    note = (f"Run {run_id}: {results.run['status']}, split {results.run['split']}, {len(results.answers)} answers. "
+            "Means with 95% bootstrap intervals over questions; missing = scores that could not be computed.")
+    if usage:
+        note += (f" Judge: {usage.get('requests', 0)} requests, {usage.get('retries', 0)} retries, "
+                 f"{usage.get('prompt_tokens', 0) + usage.get('completion_tokens', 0)} tokens, "
+                 f"${usage.get('cost_usd', 0):.4f}.")
+    return [metrics, pairs, latency_plot(results),
+            gr.Dropdown(choices=[(f"{qid} · {q[:70]}", qid) for qid, q in questions],
+                        value=questions[0][0] if questions else None),
+            str(csv_path), str(jsonl_path), note]
+
+
+def drill_down(run_id: int | None, question_id: str | None) -> str:
+    """One question: the golden answer, each variant's answer with its scores, reasoning and passages."""
+    if not run_id or not question_id:
+        return ""
+    try:
+        results = eval_results.run_results(int(run_id))
+    except TravelbotError as exc:
+        return error_note(str(exc))
+    answers = [a for a in results.answers if a["question_id"] == question_id]
+    if not answers:
+        return ""
+    parts = [f"### {answers[0]['question']}", f"**Golden answer.** {answers[0]['golden'] or '—'}"]
+    for a in answers:
+        scores = ", ".join(f"{m} {s['value']:.3f}" if s["value"] is not None else f"{m} missing ({s['missing']})"
+                           for m, s in sorted(a["scores"].items()))
+        parts.append(f"---\n#### {a['variant']} ({a['method']}) · {a['seconds']:.2f} s · "
+                     f"{a['completion_tokens']} tokens\n\n{a['answer'] or '*(empty)*'}"
+                     + (f"\n\n⚠️ {a['error']}" if a["error"] else "") + f"\n\n<sub>{scores}</sub>")
+        reasoning = next((s["detail"].get("reasoning") for s in a["scores"].values()
+                          if s.get("detail", {}).get("reasoning")), None)
+        if reasoning:
+            text = "\n".join(f"- **{k}**: {v}" for k, v in reasoning.items()) if isinstance(reasoning, dict) \
+                else str(reasoning)
+            parts.append(f"<details><summary>Judge reasoning</summary>\n\n{text}\n\n</details>")
+        if a["contexts"]:
+            parts.append("<details><summary>Retrieved passages</summary>\n\n"
+                         + "\n\n".join(f"> {c[:400]}" for c in a["contexts"]) + "\n\n</details>")
+    for v in results.verdicts:
+        if v["question_id"] == question_id:
+            why = " / ".join(r for r in v["detail"].get("reasoning", []) if r)
+            parts.append(f"**Pairwise judge** {v['variant_a']} vs {v['variant_b']}: "
+                         f"{v['winner'] or 'missing (' + str(v['missing']) + ')'}"
+                         f"{' (orders disagreed → tie)' if v['consistent'] is False else ''}. {why[:600]}")
+    return "\n\n".join(parts)
+
+
+def build(app: gr.Blocks) -> None:
+    """Lay out the Evaluate tab inside the current Blocks context."""
+    from travelbot.evaluation.metrics import available_scorers
+
+    settings = get_settings()
+    available = available_scorers()
+    choices = variant_choices()
+    gr.Markdown("Answer the golden questions with each chosen variant and score the answers. Answers and "
+                "scores are cached, so a re-run only computes what changed. LLM scorers need a judge endpoint.")
+    with gr.Row():
+        variants = gr.Dropdown(choices, value=[n for _, n in choices[:2]], multiselect=True, allow_custom_value=True,
+                               label="Variants", scale=3)
+        split = gr.Radio(["dev", "test", "all"], value="dev", label="Golden split", scale=1)
+    scorer_choices = [(SCORER_LABELS[n] + (f" — {available[n]}" if available.get(n) else ""), n) for n in SCORER_NAMES]
+    scorers = gr.CheckboxGroup(scorer_choices, value=[n for n in LEXICAL if n != "meteor" or not available.get(n)],
+                               label="Scorers")
+    with gr.Row():
+        limit = gr.Number(value=None, precision=0, minimum=1, label="Only the first N questions (blank = all)")
+        max_new_tokens = gr.Slider(16, 1024, value=settings.max_new_tokens, step=16, label="Max new tokens")
+    with gr.Accordion("Judge endpoint (Ragas and the LLM judge)", open=False):
+        extra = settings.extra
+        judge_model = gr.Textbox(value=extra.get("TRAVELBOT_JUDGE_MODEL", ""), label="Model (e.g. gpt-4o)")
+        judge_base_url = gr.Textbox(value=extra.get("TRAVELBOT_JUDGE_BASE_URL", ""),
+                                    label="Base URL of an OpenAI-compatible server (blank = OpenAI)")
+        judge_key = gr.Textbox(type="password", label="API key (blank = OPENAI_API_KEY / TRAVELBOT_JUDGE_API_KEY)")
+    with gr.Row():
+        run_button = gr.Button("Run", variant="primary")
+        stop_button = gr.Button("Stop", variant="stop")
+    status = gr.Markdown(elem_id="eval-status")
+    progress = gr.HTML()
+    run_id = gr.State(None)
+    timer = gr.Timer(1.0)
+
+    gr.Markdown("### Results")
+    with gr.Row():
+        run_picker = gr.Dropdown(_run_choices(), label="Run", scale=4)
+        refresh = gr.Button("↻ Refresh", size="sm", scale=1)
+    note = gr.Markdown()
+    metric_table = gr.Dataframe(headers=METRIC_COLUMNS, interactive=False, label="Per variant and metric")
+    pair_table = gr.Dataframe(headers=PAIR_COLUMNS, interactive=False, label="Pairwise judge")
+    latency = gr.Plot(label="Latency")
+    with gr.Row():
+        csv_file = gr.File(label="Scores (CSV)")
+        jsonl_file = gr.File(label="Scores (JSONL)")
+    question = gr.Dropdown([], label="Question (drill-down)")
+    details = gr.Markdown(elem_id="eval-drill-down")
+
+    run_button.click(start, [variants, split, scorers, limit, max_new_tokens, judge_model, judge_base_url, judge_key],
+                     [status, run_picker, run_id], api_name="evaluate")
+    stop_button.click(stop, run_id, status, api_visibility="private")
+
+    def tick(current: int | None, shown: int | None):
+        html = progress_html(current)
+        finished = current is not None and "running" not in html
+        if finished and shown == current:
+            return html, gr.skip()
+        return html, (gr.Dropdown(choices=_run_choices(), value=current) if finished else gr.skip())
+
+    timer.tick(tick, [run_id, run_picker], [progress, run_picker], api_visibility="private", show_progress="hidden")
+    outputs = [metric_table, pair_table, latency, question, csv_file, jsonl_file, note]
+    run_picker.change(show, run_picker, outputs, api_name="evaluation_results")
+    refresh.click(lambda: gr.Dropdown(choices=_run_choices()), None, run_picker, api_visibility="private")
+    question.change(drill_down, [run_picker, question], details, api_name="evaluation_question")
+    app.load(lambda: gr.Dropdown(choices=_run_choices()), None, run_picker, api_visibility="private")
