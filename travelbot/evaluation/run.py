@@ -146,8 +146,7 @@ def _score_ragas(store: Store, answers: list[EvalAnswer], judge_endpoint, progre
 def _score_judge(store: Store, answers: list[EvalAnswer], judge, progress: Progress | None) -> None:
     from travelbot.evaluation.judge import GradeItem
 
-    metrics = ("judge_conciseness", "judge_relevance", "judge_coherence", "judge_helpfulness", "judge_overall")
-    scorer = ScorerInfo("judge", f"{judge.prompt_version('criteria')}:{judge.endpoint.model}", metrics)
+    scorer = judge.info  # its version names the prompt files and the judge model
     todo = [a for a in answers if a.id not in _stored_scores(store, [a.id for a in answers], scorer)]
     for start in range(0, len(todo), 16):
         chunk = todo[start : start + 16]
@@ -161,7 +160,7 @@ def _score_judge(store: Store, answers: list[EvalAnswer], judge, progress: Progr
 
 
 def _judge_pairs(store: Store, answers: list[EvalAnswer], judge, progress: Progress | None) -> None:
-    from travelbot.evaluation.judge import PairItem, verdict_key
+    from travelbot.evaluation.judge import PairItem
 
     by_question: dict[str, list[EvalAnswer]] = {}
     for answer in answers:
@@ -169,9 +168,7 @@ def _judge_pairs(store: Store, answers: list[EvalAnswer], judge, progress: Progr
             by_question.setdefault(answer.question_id, []).append(answer)
     pairs = [(a, b) for group in by_question.values()
              for a, b in itertools.combinations(sorted(group, key=lambda x: x.variant), 2)]
-    version = judge.prompt_version("pairwise")
-    keyed = [(verdict_key("pairwise", version, judge.endpoint.model, question=a.question, answer_a=a.answer,
-                          answer_b=b.answer, reference=a.golden or ""), a, b) for a, b in pairs]
+    keyed = [(judge.key(PairItem(a.question, a.answer, b.answer, a.golden)), a, b) for a, b in pairs]
     with store.transaction() as conn:
         done = set(conn.scalars(select(judge_verdicts.c.cache_key).where(
             judge_verdicts.c.cache_key.in_([k for k, _, _ in keyed])))) if keyed else set()
@@ -189,16 +186,14 @@ def _judge_pairs(store: Store, answers: list[EvalAnswer], judge, progress: Progr
                     prompt_version=result.prompt_version, winner=result.winner, missing=result.missing,
                     consistent=result.consistent,
                     detail={"verdicts": list(result.verdicts), "reasoning": list(result.reasoning),
-                            "raw": list(result.raw)},
+                            "raw": list(result.raw), "order_missing": list(result.order_missing)},
                     usage=_usage_dict(result.usage), created_at=_now()))
         if progress:
             progress(start + len(chunk), len(todo), f"pairwise: judged {start + len(chunk)}/{len(todo)}")
 
 
 def _usage_dict(usage: Any) -> dict[str, Any]:
-    from dataclasses import asdict, is_dataclass
-
-    return asdict(usage) if is_dataclass(usage) else dict(usage or {})
+    return usage.to_dict() if hasattr(usage, "to_dict") else dict(usage or {})
 
 
 def evaluate(config: EvalConfig, *, store: Store | None = None, settings: Settings | None = None,

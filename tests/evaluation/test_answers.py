@@ -1,0 +1,59 @@
+"""Tests for travelbot/evaluation/answers.py: golden answers with the embedded model, cached and resumable."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from travelbot.data.golden import golden_path, load_golden
+from travelbot.evaluation.answers import answer_key, golden_answers
+from travelbot.store import Store
+
+SETTINGS = {"max_new_tokens": 8}
+
+
+@pytest.fixture(scope="module")
+def questions():
+    return load_golden(golden_path(), split="dev")[0][:3]
+
+
+def test_answers_are_generated_once_and_then_cached(store: Store, registry, questions) -> None:
+    variants = [registry.variant("smollm2-135m"), registry.variant("smollm2-raft")]
+    seen: list[tuple[int, int, str]] = []
+    first = golden_answers(variants, questions, store, settings=SETTINGS, batch_size=2,
+                           progress=lambda *p: seen.append(p))
+    assert [(a.variant, a.question_id) for a in first] == [(v.name, q.id) for v in variants for q in questions]
+    assert all(a.answer.strip() and a.id > 0 and not a.cached for a in first)
+    assert all(0 < a.completion_tokens <= 8 and a.seconds > 0 and a.batch_size in (1, 2) for a in first)
+    raft = [a for a in first if a.variant == "smollm2-raft"]
+    assert all(len(a.contexts) == 4 for a in raft) and all(not a.contexts for a in first if a not in raft)
+    assert all(a.golden == q.reference_answer for a, q in zip(first, questions * 2, strict=True))
+    assert seen[-1][0] == seen[-1][1] == 6
+
+    again = golden_answers(variants, questions, store, settings=SETTINGS, batch_size=2)
+    assert all(a.cached for a in again) and [a.id for a in again] == [a.id for a in first]
+    assert store.count("eval_answers") == 6
+
+    changed = golden_answers(variants[:1], questions[:1], store, settings={"max_new_tokens": 9})
+    assert not changed[0].cached and store.count("eval_answers") == 7
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(store: Store, registry, questions) -> None:
+    variant = registry.variant("smollm2-135m-precise")
+    calls = iter([False, True])  # answer one batch, then stop
+    partial = golden_answers([variant], questions, store, settings=SETTINGS, batch_size=1,
+                             should_stop=lambda: next(calls, True))
+    assert len(partial) == 1 and store.count("eval_answers") == 1
+    resumed = golden_answers([variant], questions, store, settings=SETTINGS, batch_size=1)
+    assert [a.cached for a in resumed] == [True, False, False] and store.count("eval_answers") == 3
+
+
+def test_the_key_follows_the_adapter_question_and_settings(registry, questions) -> None:
+    base, raft = registry.variant("smollm2-135m"), registry.variant("smollm2-raft")
+    key = answer_key(base, questions[0], SETTINGS)
+    assert key == answer_key(base, questions[0], dict(SETTINGS))
+    assert key != answer_key(raft, questions[0], SETTINGS)
+    assert key != answer_key(base, questions[1], SETTINGS)
+    assert key != answer_key(base, questions[0], {"max_new_tokens": 16})
+    assert key != answer_key(base, replace(questions[0], question=questions[0].question + "?"), SETTINGS)

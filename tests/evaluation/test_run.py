@@ -1,0 +1,88 @@
+"""Tests for travelbot/evaluation/run.py and results.py: a whole run with the embedded model, NLP
+metrics and a judge on a loopback OpenAI-compatible server; caching; missing scores; the CLI."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from tests.openai_server import OpenAIServer
+from travelbot.config import get_settings
+from travelbot.errors import InvalidInputError, TravelbotError
+from travelbot.evaluation.results import run_results
+from travelbot.evaluation.run import EvalConfig, evaluate
+from travelbot.store import Store
+
+VARIANTS = ["smollm2-135m", "smollm2-raft"]
+GRADE = {"conciseness": {"reasoning": "Short.", "verdict": "Y"}, "relevance": {"reasoning": "On topic.", "verdict": "Y"},
+         "coherence": {"reasoning": "Clear.", "verdict": "N"}, "helpfulness": {"reasoning": "Vague.", "verdict": "N"},
+         "overall": {"reasoning": "Weak.", "score": 4}}
+
+
+def judge_reply(body: dict) -> str:
+    text = "\n".join(m["content"] for m in body["messages"])
+    if "Assistant A's Answer" in text:
+        return json.dumps({"reasoning": "A is more specific.", "verdict": "A"})  # always A: a position-biased judge
+    if "Kyoto" in text:
+        return "I cannot grade this."  # unparseable: recorded as missing, never zero
+    return json.dumps(GRADE)
+
+
+@pytest.fixture
+def judge_settings():
+    with OpenAIServer(judge_reply, api_key="k") as server:
+        yield replace(get_settings(), max_new_tokens=8, extra={
+            "TRAVELBOT_JUDGE_MODEL": "judge-x", "TRAVELBOT_JUDGE_BASE_URL": server.base_url,
+            "TRAVELBOT_JUDGE_API_KEY": "k", "TRAVELBOT_JUDGE_TIMEOUT": "10"}), server
+
+
+def test_a_run_scores_every_answer_and_a_rerun_computes_nothing_new(store: Store, judge_settings) -> None:
+    settings, server = judge_settings
+    config = EvalConfig(VARIANTS, ["bleu", "rouge", "length", "judge", "pairwise"], "dev", limit=3,
+                        settings={"max_new_tokens": 8})
+    run = evaluate(config, store=store, settings=settings)
+    results = run_results(run.id, store)
+    assert results.run["status"] == "succeeded" and len(results.answers) == 6
+    summary = {(m.variant, m.metric): m for m in results.metrics}
+    for variant in VARIANTS:
+        assert summary[(variant, "bleu")].n == 3 and summary[(variant, "rougeL")].n == 3
+        assert summary[(variant, "latency_s")].n == 3 and summary[(variant, "latency_s")].mean > 0
+        overall = summary[(variant, "judge_overall")]
+        assert overall.mean == 4 and overall.lower <= 4 <= overall.upper
+        assert summary[(variant, "judge_coherence")].mean == 0  # a real "no" is 0, not missing
+    kyoto = [a for a in results.answers if "Kyoto" in a["question"]]
+    for answer in kyoto:
+        assert answer["scores"]["judge_overall"] == {"value": None, "missing": "parse failure",
+                                                     "detail": answer["scores"]["judge_overall"]["detail"]}
+    assert sum(m.missing for m in results.metrics if m.metric == "judge_overall") == len(kyoto)
+    (pair,) = results.pairs
+    assert pair.judged == 3 and pair.ties == 3 and pair.inconsistent == 3  # "always A" disagrees with itself
+    assert results.run["usage"]["requests"] == 6 + 6  # 6 grades, 3 pairs x 2 orders
+    first_requests = len(server.requests)
+
+    again = evaluate(config, store=store, settings=settings)
+    assert len(server.requests) == first_requests  # answers, scores and verdicts all cached
+    assert all(a.cached for a in again.answers)
+    assert store.count("eval_scores") == len(results.answers) * (1 + 3 + 2 + 5)
+
+    rows = run_results(again.id, store).long_rows()
+    assert {r["metric"] for r in rows} >= {"bleu", "rouge1", "rouge2", "rougeL", "answer_words", "judge_overall"}
+    csv = run_results(again.id, store).to_csv()
+    assert csv.splitlines()[0].startswith("run_id,variant,question_id")
+
+
+def test_bad_configurations_are_sentences(store: Store) -> None:
+    settings = replace(get_settings(), extra={})
+    for config, message in [
+        (EvalConfig([]), "at least one variant"),
+        (EvalConfig(VARIANTS, ["bleu", "vibes"]), "Unknown scorer vibes"),
+        (EvalConfig(VARIANTS, ["bleu"], split="train"), "Unknown split"),
+        (EvalConfig(VARIANTS[:1], ["pairwise"]), "at least two variants"),
+    ]:
+        with pytest.raises(InvalidInputError, match=message):
+            evaluate(config, store=store, settings=settings)
+    with pytest.raises(TravelbotError, match="TRAVELBOT_JUDGE_MODEL"):
+        evaluate(EvalConfig(VARIANTS, ["judge"], limit=1), store=store, settings=settings)
+    assert store.count("eval_runs") == 0
