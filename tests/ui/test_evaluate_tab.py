@@ -1,0 +1,67 @@
+"""The Evaluate tab, served for real and driven through gradio_client: start a run, follow it, read it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+
+import gradio as gr
+import pytest
+
+from tests.conftest import free_port
+from travelbot.config import get_settings, set_settings
+from travelbot.evaluation.results import runs
+from travelbot.ui import evaluate_tab
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[object]:
+    from gradio_client import Client
+
+    previous = get_settings()
+    set_settings(replace(previous, extra={}))
+    with gr.Blocks() as app:
+        evaluate_tab.build(app)
+    app.queue()
+    app.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True)
+    try:
+        yield Client(app.local_url, verbose=False)
+    finally:
+        app.close()
+        set_settings(previous)
+
+
+def test_run_follow_and_drill_down(client) -> None:
+    status, _ = client.predict(variants=["smollm2-135m", "smollm2-135m-precise"], split="dev",
+                               scorers=["bleu", "rouge", "length"], limit=2, max_new_tokens=16, judge_model="",
+                               judge_base_url="", judge_key="", api_name="/evaluate")
+    assert status.startswith("Run ") and status.endswith("started.")
+    run_id = int(status.split()[1])
+    deadline = time.time() + 300
+    while time.time() < deadline and next(r for r in runs() if r["id"] == run_id)["status"] == "running":
+        time.sleep(1)
+    run = next(r for r in runs() if r["id"] == run_id)
+    assert run["status"] == "succeeded" and run["progress"]["done"] == run["progress"]["total"]
+
+    metrics, pairs, plot, question, csv_file, jsonl_file, note = client.predict(
+        run_id, api_name="/evaluation_results")
+    rows = {(r[0], r[1]): r for r in metrics["data"]}
+    assert rows[("smollm2-135m", "bleu")][4] == 2 and rows[("smollm2-135m-precise", "rougeL")][4] == 2
+    assert ("smollm2-135m", "latency_s") in rows and "95% bootstrap intervals" in note
+    assert open(csv_file, encoding="utf-8").readline().startswith("run_id,variant")
+    assert plot is not None and len(question["choices"]) == 2
+
+    page = client.predict(run_id, question["value"], api_name="/evaluation_question")
+    assert "**Golden answer.**" in page and "#### smollm2-135m (base)" in page and "bleu" in page
+
+
+def test_errors_are_sentences(client) -> None:
+    status, _ = client.predict(variants=[], split="dev", scorers=["bleu"], limit=None, max_new_tokens=16,
+                               judge_model="", judge_base_url="", judge_key="", api_name="/evaluate")
+    assert "Choose at least one variant" in status
+    status, _ = client.predict(variants=["smollm2-135m"], split="dev", scorers=["judge"], limit=1, max_new_tokens=16,
+                               judge_model="", judge_base_url="", judge_key="", api_name="/evaluate")
+    assert "TRAVELBOT_JUDGE_MODEL" in status
