@@ -86,3 +86,19 @@ def test_bad_configurations_are_sentences(store: Store) -> None:
     with pytest.raises(TravelbotError, match="TRAVELBOT_JUDGE_MODEL"):
         evaluate(EvalConfig(VARIANTS, ["judge"], limit=1), store=store, settings=settings)
     assert store.count("eval_runs") == 0
+
+
+def test_ragas_scores_a_run_through_the_same_judge_endpoint(store: Store) -> None:
+    pytest.importorskip("ragas")
+    from tests.evaluation.test_ragas_metrics import judge as ragas_judge
+
+    with OpenAIServer(ragas_judge) as server:
+        settings = replace(get_settings(), extra={"TRAVELBOT_JUDGE_MODEL": "judge-x",
+                                                  "TRAVELBOT_JUDGE_BASE_URL": server.base_url})
+        run = evaluate(EvalConfig(VARIANTS, ["ragas"], "dev", limit=1, settings={"max_new_tokens": 8}),
+                       store=store, settings=settings)
+    scores = {a["variant"]: a["scores"] for a in run_results(run.id, store).answers}
+    raft, base = scores["smollm2-raft"], scores["smollm2-135m"]
+    assert all(raft[m]["value"] is not None for m in ("faithfulness", "context_recall", "answer_correctness"))
+    assert base["faithfulness"]["missing"] == "no retrieved contexts"  # the base variant reads no passages
+    assert base["answer_relevancy"]["value"] is not None
