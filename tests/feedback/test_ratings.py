@@ -92,7 +92,25 @@ def test_scores_from_the_form_are_accepted() -> None:
 
 def test_unknown_or_unfinished_answers_cannot_be_rated(store: Store) -> None:
     cut = _log(store, "v1", "Cut?", "Par", finish_reason="cancelled")
-    for item_id in (f"turn:{cut}", "turn:99999", "eval:1", "", "turn:x"):
+    for item_id in (f"turn:{cut}", "turn:99999", "eval:99999", "", "turn:x", "other:1"):
         with pytest.raises(InvalidInputError, match="cannot be rated"):
             record_rating(item_id, FULL, RATERS[0], store=store)
     assert store.count("ratings") == 0
+
+
+def test_evaluation_answers_are_rated_too(store: Store) -> None:
+    from sqlalchemy import insert
+
+    from travelbot.schema import _now, eval_answers
+
+    row = {"cache_key": "k1", "variant": "v9", "variant_revision": "base", "base": "b", "method": "raft",
+           "question_id": "g-1", "question": "Is Oslo pricey?", "golden": "Yes.", "answer": "Very.",
+           "raw_answer": "<ANSWER>: Very.", "contexts": [], "settings": {}, "prompt_tokens": 1,
+           "completion_tokens": 1, "seconds": 0.1, "batch_size": 1, "finish_reason": "stop", "created_at": _now()}
+    with store.transaction(write=True) as conn:
+        answer_id = conn.execute(insert(eval_answers).values(**row)).inserted_primary_key[0]
+        conn.execute(insert(eval_answers).values(**{**row, "cache_key": "k2", "answer": "", "error": "boom"}))
+    pool = rating_pool(store)
+    assert list(pool) == [f"eval:{answer_id}"] and pool[f"eval:{answer_id}"][1] == "v9"
+    record_rating(f"eval:{answer_id}", FULL, RATERS[0], store=store)
+    assert rating_rows(store)[0]["variant"] == "v9" and rating_rows(store)[0]["answer"] == "Very."

@@ -1,6 +1,6 @@
 """1–5 ratings of single answers on the study's criteria, by several raters each.
 
-Answers come from the store's chat turns (Chat, Compare and Arena); a rater sees the question and
+Answers come from the store's chat turns (Chat, Compare and Arena) and evaluation runs; a rater sees the question and
 the answer only — never the variant, never anyone else's scores. Each answer is offered until
 ``TRAVELBOT_RATING_OVERLAP`` different raters have scored it, answers closest to that goal first, so
 every answer gets the overlap inter-rater agreement needs. A changed rating is a new row; the latest
@@ -20,7 +20,7 @@ from travelbot.config import Settings, get_settings
 from travelbot.errors import InvalidInputError
 from travelbot.feedback.leaderboard import CRITERIA as ALL_CRITERIA
 from travelbot.feedback.voters import Voter
-from travelbot.schema import _now, chat_turns, ratings
+from travelbot.schema import _now, chat_turns, eval_answers, ratings
 from travelbot.store import ChatTurn, Store, get_store
 
 OVERALL = "overall"
@@ -56,18 +56,31 @@ def _answered_turns(store: Store, turn_id: int | None = None) -> list[ChatTurn]:
         return [ChatTurn(**row) for row in conn.execute(query).mappings().all()]
 
 
+def _evaluation_items(store: Store, answer_id: int | None = None) -> list[tuple[RatingItem, str]]:
+    """Answers from evaluation runs (golden questions), newest first."""
+    query = (select(eval_answers.c.id, eval_answers.c.question, eval_answers.c.answer, eval_answers.c.variant)
+             .where(eval_answers.c.error.is_(None), eval_answers.c.answer != "")
+             .order_by(eval_answers.c.id.desc()).limit(POOL_SIZE))
+    if answer_id is not None:
+        query = query.where(eval_answers.c.id == answer_id)
+    with store.transaction() as conn:
+        rows = conn.execute(query).all()
+    return [(RatingItem(f"eval:{row.id}", row.question, row.answer), row.variant) for row in rows]
+
+
 def rating_pool(store: Store | None = None) -> dict[str, tuple[RatingItem, str]]:
-    """Rateable answers by item id, each with its variant; identical answers of a variant to the same
-    question are offered once."""
+    """Rateable answers by item id — live chat turns and evaluation answers — each with its variant;
+    identical answers of a variant to the same question are offered once."""
     store = store or get_store()
     pool: dict[str, tuple[RatingItem, str]] = {}
     seen: set[tuple[str, str, str]] = set()
-    for turn in reversed(_answered_turns(store)):
-        item = _turn_item(turn)
-        key = (turn.variant, item.question, item.answer)
+    candidates = [(_turn_item(turn), turn.variant) for turn in reversed(_answered_turns(store))]
+    candidates += list(reversed(_evaluation_items(store)))
+    for item, variant in candidates:
+        key = (variant, item.question, item.answer)
         if item.answer.strip() and key not in seen:
             seen.add(key)
-            pool[item.item_id] = (item, turn.variant)
+            pool[item.item_id] = (item, variant)
     return pool
 
 
@@ -119,13 +132,17 @@ def record_rating(item_id: str, scores: dict[str, Any], rater: Voter, comment: s
     store = store or get_store()
     clean, comment = check_scores(scores, comment)
     kind, _, number = (item_id or "").partition(":")
-    turns = _answered_turns(store, int(number)) if kind == "turn" and number.isdigit() else []
-    if not turns:
+    found: list[tuple[RatingItem, str]] = []
+    if kind == "turn" and number.isdigit():
+        found = [(_turn_item(t), t.variant) for t in _answered_turns(store, int(number))]
+    elif kind == "eval" and number.isdigit():
+        found = _evaluation_items(store, int(number))
+    if not found:
         raise InvalidInputError("That answer cannot be rated (it is unknown or unfinished); press “Next answer”.")
-    item = _turn_item(turns[0])
+    item, variant = found[0]
     with store.transaction(write=True) as conn:
         return int(conn.execute(insert(ratings).values(
-            item_id=item.item_id, variant=turns[0].variant, question=item.question, answer=item.answer,
+            item_id=item.item_id, variant=variant, question=item.question, answer=item.answer,
             rater_id=rater.id, rater_name=rater.name, scores=clean, comment=comment, created_at=_now(),
         )).inserted_primary_key[0])
 
