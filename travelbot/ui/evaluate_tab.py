@@ -50,7 +50,7 @@ def start(variants: list[str], split: str, scorers: list[str], limit: float | No
         if value and value.strip():
             extra[name] = value.strip()
     config = EvalConfig(list(variants or []), list(scorers or []), split,
-                        int(limit) if limit and not math.isnan(limit) else None,
+                        int(limit) if limit and not math.isnan(limit) and limit > 0 else None,
                         {"max_new_tokens": int(max_new_tokens)})
     try:
         run_id = evaluate_in_background(config, replace(settings, extra=extra))
@@ -176,7 +176,7 @@ def build(app: gr.Blocks) -> None:
     scorers = gr.CheckboxGroup(scorer_choices, value=[n for n in LEXICAL if n != "meteor" or not available.get(n)],
                                label="Scorers")
     with gr.Row():
-        limit = gr.Number(value=None, precision=0, minimum=1, label="Only the first N questions (blank = all)")
+        limit = gr.Number(value=0, precision=0, minimum=0, label="Only the first N questions (0 = all)")
         max_new_tokens = gr.Slider(16, 1024, value=settings.max_new_tokens, step=16, label="Max new tokens")
     with gr.Accordion("Judge endpoint (Ragas and the LLM judge)", open=False):
         extra = settings.extra
@@ -194,7 +194,7 @@ def build(app: gr.Blocks) -> None:
 
     gr.Markdown("### Results")
     with gr.Row():
-        run_picker = gr.Dropdown(_run_choices(), label="Run", scale=4)
+        run_picker = gr.Dropdown([], value=None, label="Run", scale=4)
         refresh = gr.Button("↻ Refresh", size="sm", scale=1)
     note = gr.Markdown()
     metric_table = gr.Dataframe(headers=METRIC_COLUMNS, interactive=False, label="Per variant and metric")
@@ -220,6 +220,14 @@ def build(app: gr.Blocks) -> None:
     timer.tick(tick, [run_id, run_picker], [progress, run_picker], api_visibility="private", show_progress="hidden")
     outputs = [metric_table, pair_table, latency, question, csv_file, jsonl_file, note]
     run_picker.change(show, run_picker, outputs, api_name="evaluation_results")
-    refresh.click(lambda: gr.Dropdown(choices=_run_choices()), None, run_picker, api_visibility="private")
     question.change(drill_down, [run_picker, question], details, api_name="evaluation_question")
-    app.load(lambda: gr.Dropdown(choices=_run_choices()), None, run_picker, api_visibility="private")
+
+    def newest() -> gr.Dropdown:
+        choices = _run_choices()
+        return gr.Dropdown(choices=choices, value=choices[0][1] if choices else None)
+
+    # Opening the page (or Refresh) shows the newest run at once; picking another run shows that one.
+    for event in (app.load, refresh.click):
+        event(newest, None, run_picker, api_visibility="private").then(
+            show, run_picker, outputs, api_visibility="private").then(
+            drill_down, [run_picker, question], details, api_visibility="private")
