@@ -95,3 +95,29 @@ def test_arena_votes_and_leaderboard_from_the_terminal(home, backend, tmp_path):
     assert report["loaded"] == 1 and report["refused"] == 1
     missing = cli("votes", "import", str(tmp_path / "nope.jsonl"))
     assert missing.returncode == 1 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_judgments_import_and_agreement(home, tmp_path):
+    import os
+
+    from tests.analysis.conftest import find_pandalm
+
+    folder = find_pandalm()
+    if folder is None:
+        pytest.skip("the PandaLM test set is not on this machine")
+    env = {**os.environ, "TRAVELBOT_DB_URL": f"sqlite:///{tmp_path / 'judgments.db'}"}
+    cli = lambda *args: subprocess.run([sys.executable, "-m", "travelbot", *args], capture_output=True,  # noqa: E731
+                                       text=True, timeout=300, env=env)
+    imported = cli("judgments", "import", str(folder), "--format", "pandalm", "--json")
+    assert imported.returncode == 0, imported.stderr
+    report = json.loads(imported.stdout)
+    assert report["imported"] == 999 and report["refused"] == 6 and report["set"] == "pandalm"
+    result = cli("agreement", "--source", "pandalm", "--rounds", "200", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row["agreement"] for row in json.loads(result.stdout)["rows"]}
+    assert rows["gpt-3.5-turbo"]["accuracy"]["value"] == pytest.approx(0.7107, abs=5e-5)
+    assert rows["pandalm-7b"]["f1"]["value"] == pytest.approx(0.5743, abs=5e-5)
+    table = cli("agreement", "--source", "pandalm", "--rounds", "200")
+    assert "gpt-3.5-turbo" in table.stdout and "Fleiss' kappa 0.8642" in table.stdout
+    missing = cli("agreement", "--source", "nope")
+    assert missing.returncode == 2 and "No judgment set named 'nope'" in missing.stderr

@@ -519,3 +519,81 @@ def evaluate_command(variants: str | None, metrics: str, split: str, limit: int 
         click.echo(f"judge: {usage.get('requests', 0)} requests, {usage.get('retries', 0)} retries, "
                    f"{usage.get('prompt_tokens', 0)}+{usage.get('completion_tokens', 0)} tokens, "
                    f"${usage.get('cost_usd', 0):.4f}")
+
+
+@main.group()
+def judgments() -> None:
+    """Imported pairwise human judgments (PandaLM's test set, or the generic JSONL format)."""
+
+
+@judgments.command("import")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--format", "fmt", type=click.Choice(["pandalm", "jsonl"]), required=True)
+@click.option("--judge", "judges", multiple=True, metavar="NAME=PATH",
+              help="PandaLM: a judge's verdict file (default: the gpt-3.5-turbo and pandalm-7b files beside PATH).")
+@click.option("--name", "set_name", default=None, help="Name of the set (default: the format's name).")
+@click.option("--json", "as_json", is_flag=True)
+@user_errors
+def judgments_import(path: str, fmt: str, judges: tuple[str, ...], set_name: str | None, as_json: bool) -> None:
+    """Import human judgments into the store; bad rows are reported with a reason, the rest are kept."""
+    from pathlib import Path
+
+    from travelbot.analysis.judgments import import_judgments, load_jsonl_judgments, load_pandalm
+
+    judge_files = {}
+    for spec in judges:
+        name, sep, file = spec.partition("=")
+        if not sep or not name.strip() or not file.strip():
+            raise TravelbotError(f"--judge takes NAME=PATH, not {spec!r}.")
+        judge_files[name.strip()] = Path(file.strip())
+    if fmt == "pandalm":
+        items, report = load_pandalm(Path(path), judge_files or None)
+    else:
+        if judge_files:
+            raise TravelbotError("--judge is for the pandalm format; put judges' verdicts in the JSONL rows.")
+        items, report = load_jsonl_judgments(Path(path))
+    name = set_name or fmt
+    count = import_judgments(items, name, f"{fmt}:{Path(path).name}")
+    if as_json:
+        _print_json({"set": name, "imported": count, **report.summary()})
+        return
+    judges_found = sorted({j for item in items for j in item.judges})
+    click.echo(f"imported {count} items into set {name!r} (judges: {', '.join(judges_found) or 'none'}); "
+               f"{report.refused} problems")
+    for problem in report.problems[:20]:
+        click.echo(f"  {problem}", err=True)
+
+
+@main.command()
+@click.option("--source", default="pandalm", show_default=True, help="An imported judgment set's name.")
+@click.option("--metrics", default="", help="Reference-based metrics to use as judges, e.g. bleu,rougeL,bertscore_f1.")
+@click.option("--reference-from", default=None,
+              help="Use this judge's reference answer for the metrics (default: the item's own reference).")
+@click.option("--margin", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="Score differences up to this count as a tie when a metric acts as a judge.")
+@click.option("--rounds", type=click.IntRange(200, 100000), default=1000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@user_errors
+def agreement(source: str, metrics: str, reference_from: str | None, margin: float, rounds: int, seed: int,
+              as_json: bool) -> None:
+    """How well each judge (and each metric used as a judge) agrees with the humans, with 95% intervals."""
+    from travelbot.analysis.judge_agreement import set_agreement
+
+    result = set_agreement(source, metrics=[m.strip() for m in metrics.split(",") if m.strip()],
+                           reference_from=reference_from, margin=margin, rounds=rounds, seed=seed)
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    ceiling = result.humans["ceiling"]
+    fmt = lambda e: "—" if e is None or e["value"] is None else (
+        f"{e['value']:.4f} [{e['lower']:.3f}, {e['upper']:.3f}]" if e["lower"] is not None else f"{e['value']:.4f}")
+    click.echo(f"set {result.set_name}: {result.items} items; human majority {result.humans['labels']}")
+    click.echo(f"humans: leave-one-out {fmt(ceiling['leave_one_out'])}, Fleiss' kappa {fmt(ceiling['fleiss_kappa'])}, "
+               f"Krippendorff's alpha {fmt(ceiling['krippendorff_alpha'])}")
+    click.echo(f"{'judge':<22} {'kind':<6} {'n':>5}  {'accuracy':<26} {'acc. w/o ties':<26} {'macro F1':<26} "
+               f"{'kappa':<26}")
+    for row in result.rows:
+        a = row.agreement.to_dict()
+        click.echo(f"{row.name:<22} {row.kind:<6} {a['n']:>5}  {fmt(a['accuracy']):<26} "
+                   f"{fmt(a['accuracy_without_ties']):<26} {fmt(a['f1']):<26} {fmt(a['kappa']):<26}")

@@ -257,3 +257,30 @@ def m004_evaluation(conn: Connection) -> None:
     md = MetaData()
     tables = _v4_evaluation_tables(md)
     md.create_all(conn, tables=list(tables))
+
+
+def _v5_judgments(md: MetaData) -> Table:
+    """Imported pairwise human judgments (m005); frozen."""
+    return Table(
+        "judgments", md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("set_name", Text, nullable=False), Column("item_id", Text, nullable=False),
+        Column("prompt", Text, nullable=False),
+        Column("response_a", Text), Column("response_b", Text),  # None: the source had no text (left out of text metrics)
+        Column("reference", Text),
+        Column("labels", JSON, nullable=False),  # annotator id -> "A" | "B" | "tie"
+        Column("judges", JSON, nullable=False),  # judge name -> {"label", "raw", "reason", "reference"}
+        Column("source", Text, nullable=False), Column("created_at", UTCDateTime, nullable=False),
+        UniqueConstraint("set_name", "item_id", name="uq_judgments_set_item"))
+
+
+judgments = _v5_judgments(metadata)
+TABLES[judgments.name] = judgments
+
+
+@migration
+def m005_judgments(conn: Connection) -> None:
+    """Imported human judgments (e.g. PandaLM's annotated test set), for agreement analysis."""
+    md = MetaData()
+    _v5_judgments(md)
+    md.create_all(conn)

@@ -1,0 +1,44 @@
+"""Tests for travelbot/analysis/judge_agreement.py: PandaLM's published judge figures, reproduced from the
+imported files, and reference-based metrics used as judges."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from travelbot.analysis.judge_agreement import set_agreement
+from travelbot.analysis.judgments import JudgmentItem, import_judgments, load_pandalm
+from travelbot.errors import InvalidInputError
+from travelbot.store import Store
+
+
+def test_reproduces_pandalms_published_judge_figures(pandalm_dir: Path, store: Store) -> None:
+    items, _ = load_pandalm(pandalm_dir)
+    import_judgments(items, "pandalm", "pandalm", store)
+    result = set_agreement("pandalm", rounds=200, store=store)
+    rows = {row.name: row.agreement for row in result.rows}
+    assert round(rows["gpt-3.5-turbo"].accuracy.value, 4) == 0.7107
+    assert round(rows["gpt-3.5-turbo"].f1.value, 4) == 0.5755
+    assert round(rows["pandalm-7b"].accuracy.value, 4) == 0.6677
+    assert round(rows["pandalm-7b"].f1.value, 4) == 0.5743
+    assert rows["gpt-3.5-turbo"].n == 999 and rows["gpt-3.5-turbo"].accuracy.lower < 0.7107 < rows[
+        "gpt-3.5-turbo"].accuracy.upper
+    ceiling = result.humans["ceiling"]
+    assert ceiling["fleiss_kappa"]["value"] == pytest.approx(0.8642, abs=1e-4)
+    assert result.humans["labels"] == {"A": 422, "B": 472, "tie": 105}
+
+
+def test_metrics_as_judges_prefer_the_response_closer_to_the_reference(store: Store) -> None:
+    reference = "Take the metro line 3 from the airport to Syntagma; it takes about 40 minutes."
+    close, far = "Metro line 3 goes from the airport to Syntagma in about 40 minutes.", "Kyoto is lovely in spring."
+    items = [JudgmentItem(str(i), "Airport to Syntagma?", *((close, far) if i % 2 else (far, close)), reference,
+                          {"h1": "A" if i % 2 else "B", "h2": "A" if i % 2 else "B"}) for i in range(8)]
+    items.append(JudgmentItem("empty", "Q?", "", close, reference, {"h1": "B"}))
+    import_judgments(items, "toy", "test", store)
+    result = set_agreement("toy", metrics=["bleu", "rougeL", "bertscore_f1"], rounds=200, store=store)
+    for row in result.rows:
+        assert row.kind == "metric" and row.agreement.accuracy.value == 1.0 and row.agreement.n == 8
+        assert row.notes["missing"] == {"empty answer": 1} and row.agreement.left_out == 1
+    with pytest.raises(InvalidInputError, match="Unknown metric 'vibes'"):
+        set_agreement("toy", metrics=["vibes"], store=store)

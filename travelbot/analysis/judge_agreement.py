@@ -1,0 +1,118 @@
+"""How well each judge and each reference-based metric agrees with humans on an imported judgment set.
+
+    travelbot agreement --source pandalm --metrics bleu,rougeL,bertscore_f1 --reference-from gpt-3.5-turbo
+
+The human label of an item is the majority of its annotators (no majority: tie). A judge's verdicts
+are compared as they are (an unparseable verdict was imported as a tie, as PandaLM counts it). A metric
+acts as a judge by scoring both responses against a reference answer (the item's own, or the one a
+judge wrote) and preferring the higher score; scores closer than ``margin`` make a tie.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from travelbot.analysis.agreement import (
+    PairwiseAgreement,
+    human_ceiling,
+    label_from_scores,
+    length_preference,
+    majority,
+    pairwise_agreement,
+)
+from travelbot.analysis.judgments import JudgmentItem, load_set
+from travelbot.errors import InvalidInputError
+from travelbot.store import Store
+
+# metric name -> the scorer in travelbot.evaluation.metrics that computes it
+METRIC_SCORERS = {"bleu": "bleu", "rouge1": "rouge", "rouge2": "rouge", "rougeL": "rouge", "meteor": "meteor",
+                  "bertscore_precision": "bertscore", "bertscore_recall": "bertscore", "bertscore_f1": "bertscore",
+                  "semantic_golden": "semantic", "answer_words": "length"}
+
+
+@dataclass
+class JudgeRow:
+    """One judge's (or metric's) agreement with the humans."""
+
+    name: str
+    kind: str  # "judge" or "metric"
+    agreement: PairwiseAgreement
+    longer_preferred: Any = None  # Estimate: share of decided items where it chose the longer response
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "agreement": self.agreement.to_dict(),
+                "longer_preferred": self.longer_preferred.to_dict() if self.longer_preferred else None,
+                "notes": self.notes}
+
+
+@dataclass
+class SetAgreement:
+    set_name: str
+    items: int
+    humans: dict[str, Any]  # label counts and the human ceiling
+    rows: list[JudgeRow]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"set": self.set_name, "items": self.items, "humans": self.humans,
+                "rows": [row.to_dict() for row in self.rows]}
+
+
+def _lengths(items: Sequence[JudgmentItem]) -> tuple[list[int | None], list[int | None]]:
+    words = lambda text: None if text is None else len(text.split())
+    return [words(i.response_a) for i in items], [words(i.response_b) for i in items]
+
+
+def metric_labels(items: Sequence[JudgmentItem], metric: str, reference_from: str | None,
+                  margin: float = 0.0) -> tuple[list[str | None], dict[str, int]]:
+    """The metric's verdict per item (None where it could not score both responses), and why some are missing."""
+    from travelbot.evaluation.metrics import MetricItem, score_answers
+
+    scorer = METRIC_SCORERS.get(metric)
+    if scorer is None:
+        raise InvalidInputError(f"Unknown metric {metric!r}; choose from {', '.join(METRIC_SCORERS)}.")
+    references = [(i.judges.get(reference_from, {}).get("reference") if reference_from else None) or i.reference
+                  for i in items]
+    batch = [MetricItem(i.prompt, r or "", ref) for i, ref in zip(items, references, strict=True)
+             for r in (i.response_a, i.response_b)]
+    scores = score_answers(batch, [scorer])
+    labels, missing = [], {}
+    for index, item in enumerate(items):
+        pair = []
+        for side, response in enumerate((item.response_a, item.response_b)):
+            score = next(s for s in scores[2 * index + side] if s.metric == metric)
+            if response is None:
+                missing["response is not text"] = missing.get("response is not text", 0) + 1
+                pair.append(None)
+            elif score.value is None:
+                missing[score.missing] = missing.get(score.missing, 0) + 1
+                pair.append(None)
+            else:
+                pair.append(score.value)
+        labels.append(label_from_scores(pair[0], pair[1], margin) if None not in pair else None)
+    return labels, missing
+
+
+def set_agreement(set_name: str, *, metrics: Sequence[str] = (), reference_from: str | None = None,
+                  margin: float = 0.0, rounds: int = 1000, seed: int = 0, store: Store | None = None) -> SetAgreement:
+    """Every judge of the set, and each requested metric used as a judge, against the humans' majority."""
+    items = load_set(set_name, store)
+    humans = [majority(list(i.labels.values())) for i in items]
+    len_a, len_b = _lengths(items)
+    rows = []
+    for judge in sorted({name for i in items for name in i.judges}):
+        labels = [i.judges.get(judge, {}).get("label") for i in items]
+        unparseable = sum(bool(i.judges.get(judge, {}).get("unparseable")) for i in items)
+        rows.append(JudgeRow(judge, "judge", pairwise_agreement(humans, labels, rounds=rounds, seed=seed),
+                             length_preference(labels, len_a, len_b),
+                             {"unparseable_counted_as_tie": unparseable}))
+    for metric in metrics:
+        labels, missing = metric_labels(items, metric, reference_from, margin)
+        rows.append(JudgeRow(metric, "metric", pairwise_agreement(humans, labels, rounds=rounds, seed=seed),
+                             length_preference(labels, len_a, len_b),
+                             {"reference": reference_from or "item", "margin": margin, "missing": missing}))
+    counts = {label: humans.count(label) for label in ("A", "B", "tie")}
+    ceiling = human_ceiling([i.labels for i in items], rounds=rounds, seed=seed)
+    return SetAgreement(set_name, len(items), {"labels": counts, "ceiling": ceiling.to_dict()}, rows)
