@@ -565,7 +565,8 @@ def judgments_import(path: str, fmt: str, judges: tuple[str, ...], set_name: str
 
 
 @main.command()
-@click.option("--source", default="pandalm", show_default=True, help="An imported judgment set's name.")
+@click.option("--source", default="store", show_default=True,
+              help="'store' (arena votes and ratings vs stored scores) or an imported judgment set's name.")
 @click.option("--metrics", default="", help="Reference-based metrics to use as judges, e.g. bleu,rougeL,bertscore_f1.")
 @click.option("--reference-from", default=None,
               help="Use this judge's reference answer for the metrics (default: the item's own reference).")
@@ -580,6 +581,25 @@ def agreement(source: str, metrics: str, reference_from: str | None, margin: flo
     """How well each judge (and each metric used as a judge) agrees with the humans, with 95% intervals."""
     from travelbot.analysis.judge_agreement import set_agreement
 
+    fmt = lambda e: "—" if e is None or e["value"] is None else (
+        f"{e['value']:.4f} [{e['lower']:.3f}, {e['upper']:.3f}]" if e["lower"] is not None else f"{e['value']:.4f}")
+    if source == "store":
+        from travelbot.analysis.store_agreement import store_agreement
+
+        chosen = [m.strip() for m in metrics.split(",") if m.strip()] or ["bleu", "rougeL", "bertscore_f1"]
+        found = store_agreement(chosen, margin=margin, rounds=rounds, seed=seed)
+        if as_json:
+            _print_json(found.to_dict())
+            return
+        click.echo(f"arena votes on golden questions: {found.votes_considered}")
+        for metric, a in found.votes.items():
+            d = a.to_dict()
+            click.echo(f"  {metric:<22} n={d['n']:<4} accuracy {fmt(d['accuracy'])}  w/o ties "
+                       f"{fmt(d['accuracy_without_ties'])}  kappa {fmt(d['kappa'])}")
+        click.echo(f"rated evaluation answers: {found.rated_answers}")
+        for metric, figures in found.ratings.items():
+            click.echo(f"  {metric:<22} " + "  ".join(f"{k} {fmt(e.to_dict())}" for k, e in figures.items()))
+        return
     result = set_agreement(source, metrics=[m.strip() for m in metrics.split(",") if m.strip()],
                            reference_from=reference_from, margin=margin, rounds=rounds, seed=seed)
     if as_json:

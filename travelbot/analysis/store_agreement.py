@@ -1,0 +1,125 @@
+"""Agreement between the store's own human data (arena votes, 1–5 ratings) and its automatic scores.
+
+- **Votes vs metrics** (pairwise): an arena battle whose question is a golden question is judged by a
+  metric, which scores both first answers against the golden answer and prefers the higher score.
+- **Ratings vs scores** (per answer): evaluation answers rated in the Rate tab (mean of each rater's
+  latest overall score) against every stored metric score of the same answer.
+- **Variants** (per system): the variants' order by mean metric score against their order by mean
+  human rating, over the same golden questions.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from travelbot.analysis.agreement import (
+    Estimate,
+    PairwiseAgreement,
+    SystemAgreement,
+    correlations,
+    label_from_scores,
+    pairwise_agreement,
+    system_agreement,
+)
+from travelbot.schema import eval_answers, eval_scores
+from travelbot.store import Store, get_store
+
+WINNER_LABELS = {"model_a": "A", "model_b": "B", "tie": "tie", "tie (bothbad)": "tie"}
+
+
+@dataclass
+class StoreAgreement:
+    votes: dict[str, PairwiseAgreement]  # metric -> agreement with single-question battles on golden questions
+    votes_considered: int
+    ratings: dict[str, dict[str, Estimate]]  # metric -> spearman / kendall / pearson with mean overall rating
+    rated_answers: int
+    systems: dict[str, SystemAgreement]  # metric -> rank correlation of variants with mean overall rating
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"votes": {m: a.to_dict() for m, a in self.votes.items()}, "votes_considered": self.votes_considered,
+                "ratings": {m: {k: e.to_dict() for k, e in c.items()} for m, c in self.ratings.items()},
+                "rated_answers": self.rated_answers,
+                "systems": {m: s.to_dict() for m, s in self.systems.items()}}
+
+
+def _first_exchange(conversation: list[dict[str, str]]) -> tuple[str | None, str | None]:
+    user = next((m["content"] for m in conversation if m["role"] == "user"), None)
+    answer = next((m["content"] for m in conversation if m["role"] == "assistant"), None)
+    return user, answer
+
+
+def vote_agreement(metrics: Sequence[str], store: Store, *, margin: float = 0.0, rounds: int = 1000,
+                   seed: int = 0) -> tuple[dict[str, PairwiseAgreement], int]:
+    """Each metric as a judge of the unflagged arena votes on golden questions (first exchange only)."""
+    from travelbot.analysis.judge_agreement import METRIC_SCORERS
+    from travelbot.data.golden import golden_path, load_golden
+    from travelbot.evaluation.metrics import MetricItem, score_answers
+    from travelbot.feedback.votes import battle_rows
+
+    golden = {q.question.strip(): q.reference_answer for q in load_golden(golden_path())[0]}
+    battles = []
+    for row in battle_rows(store, include_flagged=False):
+        question, answer_a = _first_exchange(row["conversation_a"])
+        _, answer_b = _first_exchange(row["conversation_b"])
+        if question and question.strip() in golden and answer_a is not None and answer_b is not None:
+            battles.append((WINNER_LABELS[row["winner"]], question, answer_a, answer_b, golden[question.strip()]))
+    humans = [b[0] for b in battles]
+    result = {}
+    for metric in metrics:
+        scores = score_answers([MetricItem(q, ans, ref) for _, q, a, b, ref in battles for ans in (a, b)],
+                               [METRIC_SCORERS[metric]])
+        values = [next(s.value for s in row if s.metric == metric) for row in scores]
+        labels = [label_from_scores(values[2 * i], values[2 * i + 1], margin) for i in range(len(battles))]
+        result[metric] = pairwise_agreement(humans, labels, rounds=rounds, seed=seed)
+    return result, len(battles)
+
+
+def _rated_eval_answers(store: Store) -> dict[int, float]:
+    """Evaluation answer id -> mean of each rater's latest overall score."""
+    from travelbot.feedback.ratings import rating_rows
+
+    latest: dict[tuple[str, str], float] = {}
+    for row in rating_rows(store):
+        if row["item_id"].startswith("eval:") and "overall" in row["scores"]:
+            latest[(row["item_id"], row["rater_id"])] = row["scores"]["overall"]
+    by_answer: dict[int, list[float]] = defaultdict(list)
+    for (item_id, _), value in latest.items():
+        by_answer[int(item_id.split(":", 1)[1])].append(value)
+    return {answer: sum(v) / len(v) for answer, v in by_answer.items()}
+
+
+def store_agreement(metrics: Sequence[str] = ("bleu", "rougeL", "bertscore_f1"), store: Store | None = None, *,
+                    margin: float = 0.0, rounds: int = 1000, seed: int = 0) -> StoreAgreement:
+    """Votes vs metrics, ratings vs stored scores, and variants' orders — all from the store."""
+    store = store or get_store()
+    votes, considered = vote_agreement(metrics, store, margin=margin, rounds=rounds, seed=seed)
+    rated = _rated_eval_answers(store)
+    ratings: dict[str, dict[str, Estimate]] = {}
+    systems: dict[str, SystemAgreement] = {}
+    if rated:
+        with store.transaction() as conn:
+            scores = conn.execute(select(eval_scores.c.answer_id, eval_scores.c.metric, eval_scores.c.value)
+                                  .where(eval_scores.c.answer_id.in_(list(rated))).order_by(eval_scores.c.id)).all()
+            answers = {row.id: (row.variant, row.question_id) for row in conn.execute(
+                select(eval_answers.c.id, eval_answers.c.variant, eval_answers.c.question_id)
+                .where(eval_answers.c.id.in_(list(rated))))}
+        by_metric: dict[str, dict[int, float | None]] = defaultdict(dict)
+        for answer_id, metric, value in scores:  # the newest score of each metric counts
+            by_metric[metric][answer_id] = value
+        ids = sorted(rated)
+        for metric, values in sorted(by_metric.items()):
+            ratings[metric] = correlations([values.get(i) for i in ids], [rated[i] for i in ids],
+                                           rounds=rounds, seed=seed)
+            metric_by_item: dict[str, dict[str, float | None]] = defaultdict(dict)
+            human_by_item: dict[str, dict[str, float | None]] = defaultdict(dict)
+            for i in ids:
+                variant, question = answers[i]
+                metric_by_item[variant][question] = values.get(i)
+                human_by_item[variant][question] = rated[i]
+            systems[metric] = system_agreement(metric_by_item, human_by_item, rounds=rounds, seed=seed)
+    return StoreAgreement(votes, considered, ratings, len(rated), systems)
