@@ -98,3 +98,21 @@ def store(tmp_path: Path):
     store = Store(f"sqlite:///{tmp_path / 'test.db'}")
     yield store
     store.close()
+
+
+def find_pandalm() -> Path | None:
+    """The PandaLM human-annotated test set in the shared benchmarks folder beside the checkout."""
+    here = Path(__file__).resolve()
+    for root in (*here.parents[1:3], Path("/work")):
+        folder = root / "shared" / "benchmarks" / "pandalm"
+        if (folder / "testset-v1.json").is_file():
+            return folder
+    return None
+
+
+@pytest.fixture(scope="session")
+def pandalm_dir() -> Path:
+    folder = find_pandalm()
+    if folder is None:
+        pytest.skip("the PandaLM test set (shared/benchmarks/pandalm) is not on this machine")
+    return folder

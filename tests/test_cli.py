@@ -100,7 +100,7 @@ def test_arena_votes_and_leaderboard_from_the_terminal(home, backend, tmp_path):
 def test_judgments_import_and_agreement(home, tmp_path):
     import os
 
-    from tests.analysis.conftest import find_pandalm
+    from tests.conftest import find_pandalm
 
     folder = find_pandalm()
     if folder is None:

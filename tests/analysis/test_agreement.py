@@ -142,7 +142,7 @@ def test_weighted_resamples_equal_sklearn_on_the_expanded_items():
 
 
 def _pandalm_dir() -> Path | None:
-    from tests.analysis.conftest import find_pandalm
+    from tests.conftest import find_pandalm
 
     return find_pandalm()
 

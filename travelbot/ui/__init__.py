@@ -6,7 +6,7 @@ import gradio as gr
 
 from travelbot import __version__
 from travelbot.config import ASSETS_DIR, get_settings
-from travelbot.ui import arena_tab, chat_tab, compare_tab, data_tab, evaluate_tab, rate_tab, train_tab
+from travelbot.ui import agreement_tab, arena_tab, chat_tab, compare_tab, data_tab, evaluate_tab, rate_tab, train_tab
 from travelbot.ui.common import new_browser_id
 
 TITLE = "travelbot — which fine-tuned travel chatbot serves people best?"
@@ -15,7 +15,7 @@ HEADER = f"""
 **Compare fine-tuned travel chatbots (QLoRA, RAFT, RLHF) and check which automatic metrics agree with people.**
 Start in **Chat**: pick a variant and ask a travel question. **Compare** puts one question to several variants
 side by side; **Arena** hides their names so you can vote blind; **Rate** scores single answers 1–5; **Evaluate** scores variants on the golden questions (BLEU, ROUGE,
-BERTScore, Ragas, an LLM judge); **Train**
+BERTScore, Ragas, an LLM judge); **Agreement** shows which judges and metrics agree with people; **Train**
 fine-tunes new variants (QLoRA, RAFT, DPO, RLHF); **Data** shows the corpus, golden questions and datasets. <sub>v{__version__}</sub>
 """
 
@@ -40,6 +40,8 @@ def build_app() -> gr.Blocks:
                 rate_tab.build(app, voter_key)
             with gr.Tab("Evaluate", id="evaluate"):
                 evaluate_tab.build(app)
+            with gr.Tab("Agreement", id="agreement"):
+                agreement_tab.build(app)
             with gr.Tab("Train", id="train"):
                 train_tab.build(app)
             with gr.Tab("Data", id="data"):

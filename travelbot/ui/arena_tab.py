@@ -14,8 +14,8 @@ import gradio as gr
 from travelbot.config import get_settings
 from travelbot.errors import InvalidInputError, TravelbotError
 from travelbot.feedback import arena
-from travelbot.ui.common import error_note, voter_for
 from travelbot.ui import leaderboard_view
+from travelbot.ui.common import error_note, voter_for
 
 VOTES = ("A is better", "B is better", "Tie", "Both are bad")
 INTRO = (

@@ -1,0 +1,114 @@
+"""The Agreement tab: how well each judge and metric agrees with people, with intervals and the human
+ceiling — on the store's votes and ratings, or on an imported judgment set such as PandaLM's."""
+
+from __future__ import annotations
+
+import gradio as gr
+import plotly.graph_objects as go
+
+from travelbot.analysis.judge_agreement import METRIC_SCORERS
+from travelbot.errors import TravelbotError
+from travelbot.ui.common import error_note
+
+COLUMNS = ["judge or metric", "kind", "n", "accuracy", "acc. without ties", "macro F1", "Cohen's kappa",
+           "chose the longer answer"]
+DEFAULT_METRICS = ["bleu", "rougeL", "bertscore_f1"]
+
+
+def _sources() -> list[str]:
+    from travelbot.analysis.judgments import judgment_sets
+
+    return ["store", *sorted(judgment_sets())]
+
+
+def _fmt(estimate: dict | None) -> str:
+    if not estimate or estimate.get("value") is None:
+        return "—"
+    if estimate.get("lower") is None:
+        return f"{estimate['value']:.3f}"
+    return f"{estimate['value']:.3f} [{estimate['lower']:.3f}, {estimate['upper']:.3f}]"
+
+
+def headline_chart(names: list[str], estimates: list[dict], ceiling: dict | None, title: str) -> go.Figure:
+    """Each judge's / metric's agreement as bars with interval whiskers, and the human ceiling as a line."""
+    figure = go.Figure()
+    if not names:
+        figure.add_annotation(text="No judgments to compare yet", showarrow=False, x=0.5, y=0.5,
+                              xref="paper", yref="paper", font={"size": 16})
+        figure.update_layout(title=title, xaxis={"visible": False}, yaxis={"visible": False})
+        return figure
+    values = [e["value"] if e and e["value"] is not None else None for e in estimates]
+    upper = [(e["upper"] - e["value"]) if e and e.get("upper") is not None and e["value"] is not None else 0
+             for e in estimates]
+    lower = [(e["value"] - e["lower"]) if e and e.get("lower") is not None and e["value"] is not None else 0
+             for e in estimates]
+    figure.add_trace(go.Bar(x=names, y=values, error_y={"type": "data", "array": upper, "arrayminus": lower},
+                            text=[f"n={e['n']}" if e else "" for e in estimates], name="agreement"))
+    if ceiling and ceiling.get("value") is not None:
+        figure.add_hline(y=ceiling["value"], line_dash="dash",
+                         annotation_text=f"human ceiling (leave-one-out) {ceiling['value']:.3f}")
+    figure.update_layout(title=title, yaxis_title="accuracy (3-class, ties counted)", yaxis_range=[0, 1],
+                         showlegend=False)
+    return figure
+
+
+def compute(source: str, metrics: list[str], reference_from: str, margin: float) -> list:
+    """[note, table, chart] for the chosen source."""
+    metrics = list(metrics or [])
+    try:
+        if source == "store":
+            from travelbot.analysis.store_agreement import store_agreement
+
+            found = store_agreement(metrics, margin=float(margin), rounds=1000)
+            rows, names, estimates = [], [], []
+            for metric, a in found.votes.items():
+                d = a.to_dict()
+                rows.append([metric, "metric", d["n"], _fmt(d["accuracy"]), _fmt(d["accuracy_without_ties"]),
+                             _fmt(d["f1"]), _fmt(d["kappa"]), "—"])
+                names.append(metric)
+                estimates.append(d["accuracy"])
+            note = (f"{found.votes_considered} arena votes on golden questions (each metric scores both answers "
+                    f"against the golden answer); {found.rated_answers} rated evaluation answers. ")
+            if found.ratings:
+                note += "Ratings vs scores (Spearman): " + "; ".join(
+                    f"{m} {_fmt(c['spearman'].to_dict())} (n={c['spearman'].n})" for m, c in found.ratings.items())
+            return [note, rows, headline_chart(names, estimates, None, "Metrics as judges of the arena votes")]
+        from travelbot.analysis.judge_agreement import set_agreement
+
+        result = set_agreement(source, metrics=metrics, reference_from=reference_from or None,
+                               margin=float(margin), rounds=1000)
+    except TravelbotError as exc:
+        return [error_note(str(exc)), [], headline_chart([], [], None, "")]
+    rows, names, estimates = [], [], []
+    for row in result.rows:
+        d = row.agreement.to_dict()
+        longer = row.longer_preferred.to_dict() if row.longer_preferred else None
+        rows.append([row.name, row.kind, d["n"], _fmt(d["accuracy"]), _fmt(d["accuracy_without_ties"]), _fmt(d["f1"]),
+                     _fmt(d["kappa"]), _fmt(longer)])
+        names.append(row.name)
+        estimates.append(d["accuracy"])
+    ceiling = result.humans["ceiling"]
+    note = (f"Set **{result.set_name}**: {result.items} items; human majority {result.humans['labels']}. "
+            f"Human ceiling: leave-one-out {_fmt(ceiling['leave_one_out'])}, Fleiss' kappa "
+            f"{_fmt(ceiling['fleiss_kappa'])}, Krippendorff's alpha {_fmt(ceiling['krippendorff_alpha'])}. "
+            "95% intervals: Wilson for accuracies, BCa bootstrap over items for F1 and kappa.")
+    return [note, rows, headline_chart(names, estimates, ceiling["leave_one_out"],
+                                       "Agreement with the human majority")]
+
+
+def build(app: gr.Blocks) -> None:
+    """Lay out the Agreement tab inside the current Blocks context."""
+    gr.Markdown("Which automatic judges and metrics agree with people? Pick the store's own votes and ratings, "
+                "or an imported set of human judgments (`travelbot judgments import`).")
+    with gr.Row():
+        source = gr.Dropdown(["store"], value="store", allow_custom_value=True, label="Human data", scale=2)
+        reference_from = gr.Textbox(label="Reference answers from judge (imported sets)", scale=2,
+                                    placeholder="e.g. gpt-3.5-turbo; blank = the items' own")
+        margin = gr.Number(value=0.0, minimum=0.0, label="Tie margin for metrics", scale=1)
+    metrics = gr.CheckboxGroup(list(METRIC_SCORERS), value=DEFAULT_METRICS, label="Metrics used as judges")
+    run = gr.Button("Compute", variant="primary")
+    note = gr.Markdown(elem_id="agreement-note")
+    chart = gr.Plot(label="Agreement with humans")
+    table = gr.Dataframe(headers=COLUMNS, interactive=False, label="Agreement with the human majority")
+    run.click(compute, [source, metrics, reference_from, margin], [note, table, chart], api_name="agreement")
+    app.load(lambda: gr.Dropdown(choices=_sources()), None, source, api_visibility="private")
