@@ -57,3 +57,31 @@ def test_votes_and_ratings_against_metrics(store: Store) -> None:
     assert result.ratings["bleu"]["spearman"].value > 0.8 and result.ratings["bleu"]["spearman"].n == 24
     assert result.systems["bleu"].spearman.value == 1.0 and result.systems["bleu"].systems == 2
     assert result.to_dict()["votes_considered"] == 12
+
+
+def test_metric_correlations_over_stored_scores(store: Store) -> None:
+    from travelbot.analysis.plots import metric_correlation_heatmap
+    from travelbot.analysis.store_agreement import metric_correlations
+
+    assert metric_correlations(store) == ([], [], 0)
+    assert metric_correlation_heatmap([], [], 0).layout.annotations[0].text == "No evaluation scores yet"
+    with store.transaction(write=True) as conn:
+        for i in range(6):
+            answer_id = conn.execute(insert(eval_answers).values(
+                cache_key=f"k{i}", variant="v", variant_revision="base", base="b", method="base", question_id=f"q{i}",
+                question="Q?", golden="G.", answer=f"A{i}.", raw_answer="", contexts=[], settings={}, prompt_tokens=1,
+                completion_tokens=1, seconds=0.1, batch_size=1, finish_reason="stop",
+                created_at=_now())).inserted_primary_key[0]
+            for metric, value, missing in (("bleu", float(i), None), ("rougeL", float(i * i), None),
+                                           ("meteor", float(-i), None),
+                                           ("judge_overall", None if i == 0 else float(i % 2), "parse failure"
+                                            if i == 0 else None)):
+                conn.execute(insert(eval_scores).values(answer_id=answer_id, scorer=metric, scorer_version="1",
+                                                        metric=metric, value=value, missing=missing, detail={},
+                                                        created_at=_now()))
+    metrics, matrix, answers = metric_correlations(store)
+    assert metrics == ["bleu", "judge_overall", "meteor", "rougeL"] and answers == 6
+    row = dict(zip(metrics, matrix[0], strict=True))
+    assert row["bleu"] == 1.0 and row["rougeL"] == 1.0 and row["meteor"] == -1.0
+    figure = metric_correlation_heatmap(metrics, matrix, answers)
+    assert list(figure.data[0].x) == metrics and "6 evaluation answers" in figure.layout.title.text

@@ -127,3 +127,15 @@ def criteria_chart(summary: RatingSummary) -> go.Figure:
     figure.update_layout(title=title, barmode="group", xaxis_title="criterion", yaxis_title="mean score",
                          yaxis_range=[0, 5.2], legend_title="variant")
     return figure
+
+
+def metric_correlation_heatmap(metrics: list[str], matrix: list[list[float | None]], n: int) -> go.Figure:
+    """Spearman correlation between every two metrics over the same answers (the study's figure)."""
+    title = f"Spearman correlation between metrics over {n} evaluation answers"
+    if not metrics:
+        return _empty(title, "No evaluation scores yet")
+    text = [["" if v is None else f"{v:.2f}" for v in row] for row in matrix]
+    figure = go.Figure(go.Heatmap(z=matrix, x=metrics, y=metrics, text=text, texttemplate="%{text}",
+                                  colorscale="RdBu", zmin=-1, zmax=1, hoverongaps=False))
+    figure.update_layout(title=title, yaxis_autorange="reversed")
+    return figure

@@ -123,3 +123,31 @@ def store_agreement(metrics: Sequence[str] = ("bleu", "rougeL", "bertscore_f1"),
                 human_by_item[variant][question] = rated[i]
             systems[metric] = system_agreement(metric_by_item, human_by_item, rounds=rounds, seed=seed)
     return StoreAgreement(votes, considered, ratings, len(rated), systems)
+
+
+def metric_correlations(store: Store | None = None) -> tuple[list[str], list[list[float | None]], int]:
+    """(metrics, Spearman matrix, answers) over every evaluation answer that has a value for each pair of
+    metrics (the newest score of each); a pair with fewer than 3 shared answers or a constant metric is None."""
+    import math
+
+    from scipy.stats import spearmanr
+
+    store = store or get_store()
+    with store.transaction() as conn:
+        rows = conn.execute(select(eval_scores.c.answer_id, eval_scores.c.metric, eval_scores.c.value)
+                            .order_by(eval_scores.c.id)).all()
+    by_metric: dict[str, dict[int, float | None]] = defaultdict(dict)
+    for answer_id, metric, value in rows:
+        by_metric[metric][answer_id] = value
+    metrics = sorted(by_metric)
+    matrix: list[list[float | None]] = []
+    for a in metrics:
+        row = []
+        for b in metrics:
+            shared = [i for i, v in by_metric[a].items() if v is not None and by_metric[b].get(i) is not None]
+            rho = spearmanr([by_metric[a][i] for i in shared], [by_metric[b][i] for i in shared]).statistic \
+                if len(shared) >= 3 else float("nan")
+            row.append(None if math.isnan(rho) else round(float(rho), 4))
+        matrix.append(row)
+    answers = len({i for values in by_metric.values() for i, v in values.items() if v is not None})
+    return metrics, matrix, answers

@@ -96,6 +96,14 @@ def compute(source: str, metrics: list[str], reference_from: str, margin: float)
                                        "Agreement with the human majority")]
 
 
+def metric_heatmap() -> go.Figure:
+    """How the stored metrics correlate with each other over the evaluation answers."""
+    from travelbot.analysis.plots import metric_correlation_heatmap
+    from travelbot.analysis.store_agreement import metric_correlations
+
+    return metric_correlation_heatmap(*metric_correlations())
+
+
 def build(app: gr.Blocks) -> None:
     """Lay out the Agreement tab inside the current Blocks context."""
     gr.Markdown("Which automatic judges and metrics agree with people? Pick the store's own votes and ratings, "
@@ -110,5 +118,7 @@ def build(app: gr.Blocks) -> None:
     note = gr.Markdown(elem_id="agreement-note")
     chart = gr.Plot(label="Agreement with humans")
     table = gr.Dataframe(headers=COLUMNS, interactive=False, label="Agreement with the human majority")
+    heatmap = gr.Plot(label="Metric–metric correlation")
     run.click(compute, [source, metrics, reference_from, margin], [note, table, chart], api_name="agreement")
+    app.load(metric_heatmap, None, heatmap, api_visibility="private")
     app.load(lambda: gr.Dropdown(choices=_sources()), None, source, api_visibility="private")
