@@ -617,3 +617,18 @@ def agreement(source: str, metrics: str, reference_from: str | None, margin: flo
         a = row.agreement.to_dict()
         click.echo(f"{row.name:<22} {row.kind:<6} {a['n']:>5}  {fmt(a['accuracy']):<26} "
                    f"{fmt(a['accuracy_without_ties']):<26} {fmt(a['f1']):<26} {fmt(a['kappa']):<26}")
+
+
+@main.command()
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for the report.")
+@click.option("--rounds", type=click.IntRange(200, 100000), default=1000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@user_errors
+def report(out_dir: str, rounds: int, seed: int) -> None:
+    """Write report.html (self-contained, charts embedded) and report.md: variants, metrics, humans, agreement."""
+    from pathlib import Path
+
+    from travelbot.analysis.report import write_report
+
+    paths = write_report(Path(out_dir), rounds=rounds, seed=seed)
+    click.echo(f"wrote {paths['html']} and {paths['markdown']}")
