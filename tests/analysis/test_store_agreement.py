@@ -58,6 +58,21 @@ def test_votes_and_ratings_against_metrics(store: Store) -> None:
     assert result.systems["bleu"].spearman.value == 1.0 and result.systems["bleu"].systems == 2
     assert result.to_dict()["votes_considered"] == 12
 
+    from travelbot.analysis.plots import metric_rating_scatter
+    from travelbot.analysis.store_agreement import rated_scores, variant_rankings
+
+    points = rated_scores("bleu", store)
+    assert len(points) == 24 and {p[2] for p in points} == {"v-good", "v-bad"}
+    assert all(p[1] == 5 for p in points if p[2] == "v-good") and all(p[1] == 1 for p in points if p[2] == "v-bad")
+    figure = metric_rating_scatter(points, "bleu")
+    assert [t.name for t in figure.data] == ["v-bad", "v-good", "least-squares fit"]
+    assert metric_rating_scatter([], "bleu").layout.annotations[0].text.startswith("No rated")
+    headers, rows = variant_rankings(["bleu"], store, rounds=200)
+    assert headers == ["variant", "human rank", "Bradley–Terry rating", "mean overall rating", "bleu"]
+    table = {row[0]: row for row in rows}
+    assert table["v-good"][3] == 5 and table["v-bad"][3] == 1 and table["v-good"][4] > table["v-bad"][4]
+    assert {"smollm2-135m", "smollm2-135m-precise"} <= set(table)  # the arena's variants, ranked by votes
+
 
 def test_metric_correlations_over_stored_scores(store: Store) -> None:
     from travelbot.analysis.plots import metric_correlation_heatmap

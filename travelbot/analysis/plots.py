@@ -139,3 +139,27 @@ def metric_correlation_heatmap(metrics: list[str], matrix: list[list[float | Non
                                   colorscale="RdBu", zmin=-1, zmax=1, hoverongaps=False))
     figure.update_layout(title=title, yaxis_autorange="reversed")
     return figure
+
+
+def metric_rating_scatter(points: list[tuple[float, float, str]], metric: str) -> go.Figure:
+    """Metric value against mean human rating per answer, one colour per variant, with a least-squares line."""
+    import numpy as np
+
+    figure = go.Figure()
+    title = f"{metric} vs mean overall rating ({len(points)} rated evaluation answers)"
+    if len(points) < 2:
+        figure.add_annotation(text="No rated evaluation answers with this metric yet", showarrow=False,
+                              x=0.5, y=0.5, xref="paper", yref="paper")
+        figure.update_layout(title=title, xaxis={"visible": False}, yaxis={"visible": False})
+        return figure
+    for variant in sorted({p[2] for p in points}):
+        mine = [p for p in points if p[2] == variant]
+        figure.add_trace(go.Scatter(x=[p[0] for p in mine], y=[p[1] for p in mine], mode="markers", name=variant))
+    x, y = np.array([p[0] for p in points]), np.array([p[1] for p in points])
+    if np.ptp(x) > 0:
+        slope, intercept = np.polyfit(x, y, 1)
+        line = np.linspace(x.min(), x.max(), 2)
+        figure.add_trace(go.Scatter(x=line, y=slope * line + intercept, mode="lines", name="least-squares fit",
+                                    line={"dash": "dash"}))
+    figure.update_layout(title=title, xaxis_title=metric, yaxis_title="mean overall rating (1–5)")
+    return figure

@@ -151,3 +151,46 @@ def metric_correlations(store: Store | None = None) -> tuple[list[str], list[lis
         matrix.append(row)
     answers = len({i for values in by_metric.values() for i, v in values.items() if v is not None})
     return metrics, matrix, answers
+
+
+def rated_scores(metric: str, store: Store | None = None) -> list[tuple[float, float, str]]:
+    """(metric value, mean overall rating, variant) for every rated evaluation answer with that metric."""
+    store = store or get_store()
+    rated = _rated_eval_answers(store)
+    if not rated:
+        return []
+    with store.transaction() as conn:
+        rows = conn.execute(select(eval_scores.c.answer_id, eval_scores.c.value, eval_answers.c.variant)
+                            .join(eval_answers, eval_answers.c.id == eval_scores.c.answer_id)
+                            .where(eval_scores.c.metric == metric, eval_scores.c.answer_id.in_(list(rated)))
+                            .order_by(eval_scores.c.id)).all()
+    newest = {answer_id: (value, variant) for answer_id, value, variant in rows}
+    return [(value, rated[a], variant) for a, (value, variant) in newest.items() if value is not None]
+
+
+def variant_rankings(metrics: list[str], store: Store | None = None, *, rounds: int = 1000,
+                     seed: int = 0) -> tuple[list[str], list[list[Any]]]:
+    """Variants ranked by people (Bradley–Terry rating, mean overall rating) beside their mean score on
+    each metric over all their stored evaluation answers (headers, rows best first by people)."""
+    from travelbot.feedback.standings import standings
+
+    store = store or get_store()
+    result = standings(store, rounds=rounds, seed=seed)
+    human = {r.variant: r for r in result.board.ratings}
+    rating = {s.variant: s.mean for s in result.ratings.scores if s.criterion == "overall"}
+    with store.transaction() as conn:
+        rows = conn.execute(select(eval_answers.c.variant, eval_scores.c.metric, eval_scores.c.value)
+                            .join(eval_answers, eval_answers.c.id == eval_scores.c.answer_id)
+                            .where(eval_scores.c.metric.in_(metrics), eval_scores.c.value.is_not(None))).all()
+    sums: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for variant, metric, value in rows:
+        sums[(variant, metric)].append(value)
+    variants = sorted({*human, *rating, *(v for v, _ in sums)},
+                      key=lambda v: (-(human[v].rating if v in human else float("-inf")), v))
+    headers = ["variant", "human rank", "Bradley–Terry rating", "mean overall rating", *metrics]
+    table = []
+    for v in variants:
+        means = [round(sum(sums[(v, m)]) / len(sums[(v, m)]), 4) if sums.get((v, m)) else None for m in metrics]
+        table.append([v, human[v].rank if v in human else None, round(human[v].rating) if v in human else None,
+                      round(rating[v], 2) if v in rating and rating[v] == rating[v] else None, *means])
+    return headers, table

@@ -96,6 +96,17 @@ def compute(source: str, metrics: list[str], reference_from: str, margin: float)
                                        "Agreement with the human majority")]
 
 
+def people_views(metrics: list[str], scatter_metric: str | None) -> list:
+    """[scatter of a metric vs mean rating with a fit, variants ranked by people beside each metric]."""
+    from travelbot.analysis.plots import metric_rating_scatter
+    from travelbot.analysis.store_agreement import rated_scores, variant_rankings
+
+    metrics = list(metrics or DEFAULT_METRICS)
+    metric = scatter_metric or metrics[0]
+    headers, rows = variant_rankings(metrics)
+    return [metric_rating_scatter(rated_scores(metric), metric), gr.Dataframe(value=rows, headers=headers)]
+
+
 def metric_heatmap() -> go.Figure:
     """How the stored metrics correlate with each other over the evaluation answers."""
     from travelbot.analysis.plots import metric_correlation_heatmap
@@ -119,6 +130,13 @@ def build(app: gr.Blocks) -> None:
     chart = gr.Plot(label="Agreement with humans")
     table = gr.Dataframe(headers=COLUMNS, interactive=False, label="Agreement with the human majority")
     heatmap = gr.Plot(label="Metric–metric correlation")
+    gr.Markdown("#### This store: each metric against people's ratings, and the variants' order")
+    scatter_metric = gr.Dropdown(list(METRIC_SCORERS) + ["judge_overall", "faithfulness", "answer_correctness"],
+                                 value="bertscore_f1", allow_custom_value=True, label="Metric for the scatter")
+    scatter = gr.Plot(label="Metric vs mean rating")
+    rankings = gr.Dataframe(interactive=False, label="Variants ranked by people, beside each metric's mean")
     run.click(compute, [source, metrics, reference_from, margin], [note, table, chart], api_name="agreement")
+    for event in (run.click, scatter_metric.change, app.load):
+        event(people_views, [metrics, scatter_metric], [scatter, rankings], api_visibility="private")
     app.load(metric_heatmap, None, heatmap, api_visibility="private")
     app.load(lambda: gr.Dropdown(choices=_sources()), None, source, api_visibility="private")
