@@ -62,6 +62,12 @@ def test_a_run_scores_every_answer_and_a_rerun_computes_nothing_new(store: Store
     assert results.run["usage"]["requests"] == 6 + 6  # 6 grades, 3 pairs x 2 orders
     first_requests = len(server.requests)
 
+    from travelbot.analysis.store_agreement import judge_biases
+
+    biases = judge_biases(store)["judge-x"]  # the "always A" judge never gives the same verdict in both orders
+    assert biases["position_consistency"].value == 0.0 and biases["position_consistency"].n == 3
+    assert biases["longer_preferred"].n == 0  # every pair ended as a tie, so nothing was decided
+
     again = evaluate(config, store=store, settings=settings)
     assert len(server.requests) == first_requests  # answers, scores and verdicts all cached
     assert all(a.cached for a in again.answers)

@@ -153,6 +153,35 @@ def metric_correlations(store: Store | None = None) -> tuple[list[str], list[lis
     return metrics, matrix, answers
 
 
+def judge_biases(store: Store | None = None) -> dict[str, dict[str, Estimate]]:
+    """Per judge model, from the stored pairwise verdicts: position consistency (the same verdict with the
+    answers in both orders) and the share of decided pairs where it chose the longer answer."""
+    from travelbot.analysis.agreement import length_preference, position_consistency
+    from travelbot.schema import judge_verdicts
+
+    store = store or get_store()
+    with store.transaction() as conn:
+        rows = conn.execute(select(judge_verdicts.c.judge_model, judge_verdicts.c.winner, judge_verdicts.c.detail,
+                                   eval_answers.c.answer.label("answer_a"), judge_verdicts.c.answer_b)
+                            .join(eval_answers, eval_answers.c.id == judge_verdicts.c.answer_a)).all()
+        texts = dict(conn.execute(select(eval_answers.c.id, eval_answers.c.answer).where(
+            eval_answers.c.id.in_([r.answer_b for r in rows]))).all()) if rows else {}
+    by_judge: dict[str, list[Any]] = defaultdict(list)
+    for row in rows:
+        by_judge[row.judge_model].append(row)
+    result = {}
+    for judge, group in sorted(by_judge.items()):
+        first = [(r.detail.get("verdicts") or [None, None])[0] for r in group]
+        second = [(r.detail.get("verdicts") or [None, None])[1] for r in group]
+        result[judge] = {
+            "position_consistency": position_consistency(first, second),
+            "longer_preferred": length_preference([r.winner for r in group],
+                                                  [len(r.answer_a.split()) for r in group],
+                                                  [len(texts.get(r.answer_b, "").split()) for r in group]),
+        }
+    return result
+
+
 def rated_scores(metric: str, store: Store | None = None) -> list[tuple[float, float, str]]:
     """(metric value, mean overall rating, variant) for every rated evaluation answer with that metric."""
     store = store or get_store()

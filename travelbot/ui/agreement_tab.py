@@ -72,6 +72,12 @@ def compute(source: str, metrics: list[str], reference_from: str, margin: float)
             if found.ratings:
                 note += "Ratings vs scores (Spearman): " + "; ".join(
                     f"{m} {_fmt(c['spearman'].to_dict())} (n={c['spearman'].n})" for m, c in found.ratings.items())
+            from travelbot.analysis.store_agreement import judge_biases
+
+            for judge, biases in judge_biases().items():
+                consistency, longer = biases["position_consistency"], biases["longer_preferred"]
+                note += (f" Judge {judge}: same verdict in both orders {_fmt(consistency.to_dict())} "
+                         f"(n={consistency.n}); chose the longer answer {_fmt(longer.to_dict())} (n={longer.n}).")
             return [note, rows, headline_chart(names, estimates, None, "Metrics as judges of the arena votes")]
         from travelbot.analysis.judge_agreement import set_agreement
 
