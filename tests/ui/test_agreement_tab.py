@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import gradio as gr
 import pytest
 
-from tests.conftest import free_port
+from tests.ui.conftest import served_tab
 from travelbot.ui import agreement_tab
 
 pytestmark = pytest.mark.slow
@@ -15,16 +14,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[object]:
-    from gradio_client import Client
-
-    with gr.Blocks() as app:
-        agreement_tab.build(app)
-    app.queue()
-    app.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True)
-    try:
-        yield Client(app.local_url, verbose=False)
-    finally:
-        app.close()
+    with served_tab(agreement_tab.build) as client:
+        yield client
 
 
 def test_judges_and_metrics_on_an_imported_set(client, pandalm_dir) -> None:

@@ -6,10 +6,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 
-import gradio as gr
 import pytest
 
-from tests.conftest import free_port
+from tests.ui.conftest import served_tab
 from travelbot.config import get_settings, set_settings
 from travelbot.evaluation.results import runs
 from travelbot.ui import evaluate_tab
@@ -19,18 +18,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[object]:
-    from gradio_client import Client
-
     previous = get_settings()
     set_settings(replace(previous, extra={}))
-    with gr.Blocks() as app:
-        evaluate_tab.build(app)
-    app.queue()
-    app.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True)
     try:
-        yield Client(app.local_url, verbose=False)
+        with served_tab(evaluate_tab.build) as client:
+            yield client
     finally:
-        app.close()
         set_settings(previous)
 
 

@@ -32,9 +32,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, P
     set_settings(Settings(home=home))
     train_tab.job_argv = lambda config: standin.argv(
         config.max_steps, 0.1, *(["--fail"] if config.name.startswith("failing") else []))
-    with gr.Blocks() as app:
-        with gr.Tab("Train"):
-            train_tab.build(app)
+    with gr.Blocks() as app, gr.Tab("Train"):
+        train_tab.build(app)
     app.queue()
     app.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True)
     try:

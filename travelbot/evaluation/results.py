@@ -105,8 +105,10 @@ def runs(store: Store | None = None, limit: int = 50) -> list[dict[str, Any]]:
                 .mappings().all()]
 
 
-def run_results(run_id: int | None = None, store: Store | None = None, *, seed: int = 0) -> RunResults:
-    """Summaries of a run (the newest when ``run_id`` is None)."""
+def run_results(run_id: int | None = None, store: Store | None = None, *, seed: int = 0,
+                summarise: bool = True) -> RunResults:
+    """Summaries of a run (the newest when ``run_id`` is None); ``summarise=False`` skips the interval and
+    pairwise tables when only the answers and verdicts are needed (the per-question drill-down)."""
     store = store or get_store()
     run_id = run_id if run_id is not None else latest_run_id(store)
     with store.transaction() as conn:
@@ -123,19 +125,20 @@ def run_results(run_id: int | None = None, store: Store | None = None, *, seed: 
             judge_verdicts.c.answer_a.in_(ids), judge_verdicts.c.answer_b.in_(ids))
             .order_by(judge_verdicts.c.id)).mappings().all() if ids else []
     chosen = set(run["scorers"])
-    latest: dict[tuple[int, str], Any] = {}
+    latest: dict[int, dict[str, Any]] = defaultdict(dict)
     for row in score_rows:  # the newest version of each metric counts
         if row["scorer"] in chosen:
-            latest[(row["answer_id"], row["metric"])] = row
+            latest[row["answer_id"]][row["metric"]] = row
     answers = []
     for a in answer_rows:
         scores = {metric: {"value": r["value"], "missing": r["missing"], "detail": r["detail"]}
-                  for (answer_id, metric), r in latest.items() if answer_id == a["id"]}
+                  for metric, r in latest[a["id"]].items()}
         answers.append({k: a[k] for k in ("id", "variant", "method", "question_id", "question", "golden", "answer",
                                           "contexts", "seconds", "batch_size", "prompt_tokens",
                                           "completion_tokens", "finish_reason", "error")} | {"scores": scores})
-    return RunResults(dict(run), _metric_summaries(answers, run["variants"], seed), _pair_summaries(verdict_rows),
-                      answers, [_verdict(v) for v in verdict_rows])
+    metrics = _metric_summaries(answers, run["variants"], seed) if summarise else []
+    pairs = _pair_summaries(verdict_rows) if summarise else []
+    return RunResults(dict(run), metrics, pairs, answers, [_verdict(v) for v in verdict_rows])
 
 
 def _metric_summaries(answers: list[dict[str, Any]], variants: list[str], seed: int) -> list[MetricSummary]:

@@ -92,6 +92,12 @@ def _stored_scores(store: Store, answer_ids: Sequence[int], scorer: ScorerInfo) 
     return {a for a, metrics in have.items() if set(scorer.metrics) <= metrics}
 
 
+def _unscored(store: Store, answers: list[EvalAnswer], scorer: ScorerInfo) -> list[EvalAnswer]:
+    """The answers still missing this scorer version's metrics (one query for the whole list)."""
+    done = _stored_scores(store, [a.id for a in answers], scorer)
+    return [a for a in answers if a.id not in done]
+
+
 def _save_scores(store: Store, answer: EvalAnswer, scorer: ScorerInfo, scores: Sequence[Score]) -> None:
     with store.transaction(write=True) as conn:
         existing = set(conn.scalars(select(eval_scores.c.metric).where(
@@ -108,7 +114,7 @@ def _score_lexical(store: Store, answers: list[EvalAnswer], name: str, progress:
     from travelbot.evaluation.metrics import SCORERS, MetricItem, score_answers
 
     scorer = SCORERS[name]
-    todo = [a for a in answers if a.id not in _stored_scores(store, [a.id for a in answers], scorer)]
+    todo = _unscored(store, answers, scorer)
     if progress:
         progress(0, len(todo), f"{name}: scoring {len(todo)} answers")
     for start in range(0, len(todo), 32):
@@ -125,7 +131,7 @@ def _score_ragas(store: Store, answers: list[EvalAnswer], judge_endpoint, progre
 
     problem = ragas_available()
     scorer = ScorerInfo(RAGAS.name, f"{RAGAS.version}:{judge_endpoint.model}", RAGAS.metrics, RAGAS.description)
-    todo = [a for a in answers if a.id not in _stored_scores(store, [a.id for a in answers], scorer)]
+    todo = _unscored(store, answers, scorer)
     if problem:
         for answer in todo:
             _save_scores(store, answer, scorer, [Score.missing_because(m, f"unavailable: {problem}")
@@ -147,7 +153,7 @@ def _score_judge(store: Store, answers: list[EvalAnswer], judge, progress: Progr
     from travelbot.evaluation.judge import GradeItem
 
     scorer = judge.info  # its version names the prompt files and the judge model
-    todo = [a for a in answers if a.id not in _stored_scores(store, [a.id for a in answers], scorer)]
+    todo = _unscored(store, answers, scorer)
     for start in range(0, len(todo), 16):
         chunk = todo[start : start + 16]
         results = judge.grade([GradeItem(a.question, a.answer, a.golden) for a in chunk])

@@ -11,7 +11,7 @@ import random
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import exc, func, insert, select, text
@@ -70,7 +70,6 @@ class VoteResult:
     flagged: bool
     flag_reason: str | None
     id: int
-    extra: dict = field(default_factory=dict)
 
 
 def arena_weights(settings: Settings | None = None, registry: Registry | None = None) -> dict[str, float]:

@@ -10,7 +10,7 @@ row of a rater for an answer is the one that counts.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -43,11 +43,11 @@ def _turn_item(turn: ChatTurn) -> RatingItem:
     return RatingItem(f"turn:{turn.id}", question, shown_answer(turn))
 
 
-def _answered_turns(store: Store, turn_id: int | None = None) -> list[ChatTurn]:
-    from dataclasses import fields
+_TURN_COLUMNS = [chat_turns.c[f.name] for f in fields(ChatTurn)]
 
-    columns = [chat_turns.c[f.name] for f in fields(ChatTurn)]
-    query = (select(*columns).where(chat_turns.c.error.is_(None), chat_turns.c.finish_reason.in_(("stop", "length")),
+
+def _answered_turns(store: Store, turn_id: int | None = None) -> list[ChatTurn]:
+    query = (select(*_TURN_COLUMNS).where(chat_turns.c.error.is_(None), chat_turns.c.finish_reason.in_(("stop", "length")),
                                     chat_turns.c.answer != "")
              .order_by(chat_turns.c.id.desc()).limit(POOL_SIZE))
     if turn_id is not None:

@@ -38,10 +38,10 @@ def build_app() -> gr.Blocks:
                 arena_tab.build(app, voter_key)
             with gr.Tab("Rate", id="rate"):
                 rate_tab.build(app, voter_key)
-            with gr.Tab("Evaluate", id="evaluate"):
-                evaluate_tab.build(app)
-            with gr.Tab("Agreement", id="agreement"):
-                agreement_tab.build(app)
+            with gr.Tab("Evaluate", id="evaluate") as evaluate:
+                evaluate_tab.build(app, evaluate)
+            with gr.Tab("Agreement", id="agreement") as agreement:
+                agreement_tab.build(app, agreement)
             with gr.Tab("Train", id="train"):
                 train_tab.build(app)
             with gr.Tab("Data", id="data"):

@@ -121,8 +121,9 @@ def metric_heatmap() -> go.Figure:
     return metric_correlation_heatmap(*metric_correlations())
 
 
-def build(app: gr.Blocks) -> None:
-    """Lay out the Agreement tab inside the current Blocks context."""
+def build(app: gr.Blocks, tab: gr.Tab | None = None) -> None:
+    """Lay out the Agreement tab inside the current Blocks context; its store views are computed when
+    ``tab`` is opened (or with the page, when built without a tab)."""
     gr.Markdown("Which automatic judges and metrics agree with people? Pick the store's own votes and ratings, "
                 "or an imported set of human judgments (`travelbot judgments import`).")
     with gr.Row():
@@ -142,7 +143,8 @@ def build(app: gr.Blocks) -> None:
     scatter = gr.Plot(label="Metric vs mean rating")
     rankings = gr.Dataframe(interactive=False, label="Variants ranked by people, beside each metric's mean")
     run.click(compute, [source, metrics, reference_from, margin], [note, table, chart], api_name="agreement")
-    for event in (run.click, scatter_metric.change, app.load):
+    opened = tab.select if tab is not None else app.load
+    for event in (run.click, scatter_metric.change, opened):
         event(people_views, [metrics, scatter_metric], [scatter, rankings], api_visibility="private")
-    app.load(metric_heatmap, None, heatmap, api_visibility="private")
-    app.load(lambda: gr.Dropdown(choices=_sources()), None, source, api_visibility="private")
+    opened(metric_heatmap, None, heatmap, api_visibility="private")
+    opened(lambda: gr.Dropdown(choices=_sources()), None, source, api_visibility="private")

@@ -144,7 +144,17 @@ def build(app: gr.Blocks, voter_key: gr.BrowserState) -> None:
                            api_name="arena_new_round")
     suggest_button.click(suggest, None, textbox, api_visibility="private")
 
-    with gr.Accordion("Leaderboard", open=False):
-        board = leaderboard_view.build_leaderboard(app)
-    for event in votes:  # a vote shows up on the board at once
-        event.then(leaderboard_view.refresh, None, board, api_visibility="private")
+    # The board is computed when the panel opens and, while it is open, after each vote — not for every
+    # page load or every vote of every visitor.
+    board_open = gr.State(False)
+    with gr.Accordion("Leaderboard", open=False) as panel:
+        board = leaderboard_view.build_leaderboard()
+    panel.expand(lambda: True, None, board_open, api_visibility="private").then(
+        leaderboard_view.refresh, None, board, api_visibility="private")
+    panel.collapse(lambda: False, None, board_open, api_visibility="private")
+
+    def after_vote(is_open: bool) -> list:
+        return leaderboard_view.refresh() if is_open else [gr.skip()] * len(board)
+
+    for event in votes:
+        event.then(after_vote, board_open, board, api_visibility="private")

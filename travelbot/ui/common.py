@@ -51,7 +51,7 @@ def raft_details(reply) -> str:
 def voter_for(browser_id: str | None, name: str | None, request: gr.Request | None,
               profile: gr.OAuthProfile | None) -> Voter:
     """The person behind an Arena or Rate request: Hub sign-in, else this browser's id, else the session."""
-    username = getattr(profile, "username", None) or (profile or {}).get("preferred_username") if profile else None
+    username = (getattr(profile, "username", None) or profile.get("preferred_username")) if profile else None
     return identify(browser_id, name, username=username, session=getattr(request, "session_hash", None))
 
 

@@ -128,7 +128,7 @@ def drill_down(run_id: int | None, question_id: str | None) -> str:
     if not run_id or not question_id:
         return ""
     try:
-        results = eval_results.run_results(int(run_id))
+        results = eval_results.run_results(int(run_id), summarise=False)
     except TravelbotError as exc:
         return error_note(str(exc))
     answers = [a for a in results.answers if a["question_id"] == question_id]
@@ -159,8 +159,9 @@ def drill_down(run_id: int | None, question_id: str | None) -> str:
     return "\n\n".join(parts)
 
 
-def build(app: gr.Blocks) -> None:
-    """Lay out the Evaluate tab inside the current Blocks context."""
+def build(app: gr.Blocks, tab: gr.Tab | None = None) -> None:
+    """Lay out the Evaluate tab inside the current Blocks context; its results load when ``tab`` is opened
+    (or with the page, when built without a tab)."""
     from travelbot.evaluation.metrics import available_scorers
 
     settings = get_settings()
@@ -190,7 +191,7 @@ def build(app: gr.Blocks) -> None:
     status = gr.Markdown(elem_id="eval-status")
     progress = gr.HTML()
     run_id = gr.State(None)
-    timer = gr.Timer(1.0)
+    timer = gr.Timer(1.0, active=False)  # polls the progress while a run started here is going
 
     gr.Markdown("### Results")
     with gr.Row():
@@ -207,18 +208,26 @@ def build(app: gr.Blocks) -> None:
     details = gr.Markdown(elem_id="eval-drill-down")
 
     run_button.click(start, [variants, split, scorers, limit, max_new_tokens, judge_model, judge_base_url, judge_key],
-                     [status, run_picker, run_id], api_name="evaluate")
+                     [status, run_picker, run_id], api_name="evaluate").then(
+        lambda: gr.Timer(active=True), None, timer, api_visibility="private")
     stop_button.click(stop, run_id, status, api_visibility="private")
+
+    outputs = [metric_table, pair_table, latency, question, csv_file, jsonl_file, note]
 
     def tick(current: int | None, shown: int | None):
         html = progress_html(current)
-        finished = current is not None and "running" not in html
-        if finished and shown == current:
-            return html, gr.skip()
-        return html, (gr.Dropdown(choices=_run_choices(), value=current) if finished else gr.skip())
+        if current is None or "running" in html:
+            return [html, gr.skip(), gr.skip(), *[gr.skip()] * len(outputs)]
+        # Finished: stop polling, list the run with its final status and show its final tables — directly
+        # when it is already the picked run, else through the picker's change event.
+        picker = gr.Dropdown(choices=_run_choices(), value=current)
+        tables = show(current) if shown == current else [gr.skip()] * len(outputs)
+        return [html, picker, gr.Timer(active=False), *tables]
 
-    timer.tick(tick, [run_id, run_picker], [progress, run_picker], api_visibility="private", show_progress="hidden")
-    outputs = [metric_table, pair_table, latency, question, csv_file, jsonl_file, note]
+    timer.tick(tick, [run_id, run_picker], [progress, run_picker, timer, *outputs], api_visibility="private",
+               show_progress="hidden")
+    # Setting the run (by a person, by opening the tab or by a finished run) shows it, and setting the
+    # question shows its drill-down: each through its own change event, so nothing is computed twice.
     run_picker.change(show, run_picker, outputs, api_name="evaluation_results")
     question.change(drill_down, [run_picker, question], details, api_name="evaluation_question")
 
@@ -226,8 +235,11 @@ def build(app: gr.Blocks) -> None:
         choices = _run_choices()
         return gr.Dropdown(choices=choices, value=choices[0][1] if choices else None)
 
-    # Opening the page (or Refresh) shows the newest run at once; picking another run shows that one.
-    for event in (app.load, refresh.click):
-        event(newest, None, run_picker, api_visibility="private").then(
-            show, run_picker, outputs, api_visibility="private").then(
-            drill_down, [run_picker, question], details, api_visibility="private")
+    def refreshed(current: int | None) -> list:
+        """New runs in the list; the shown run's tables again (it may still be running)."""
+        choices = _run_choices()
+        value = current if current is not None else (choices[0][1] if choices else None)
+        return [gr.Dropdown(choices=choices, value=value), *show(value)]
+
+    (tab.select if tab is not None else app.load)(newest, None, run_picker, api_visibility="private")
+    refresh.click(refreshed, run_picker, [run_picker, *outputs], api_visibility="private")

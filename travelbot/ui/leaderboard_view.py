@@ -50,9 +50,9 @@ def refresh() -> list:
             plots.criteria_chart(result.ratings), agreement]
 
 
-def build_leaderboard(app: gr.Blocks) -> list:
-    """Lay out the leaderboard inside the current Blocks context; it loads with the page. Returns the
-    components :func:`refresh` fills, so other events can refresh it too."""
+def build_leaderboard() -> list:
+    """Lay out the leaderboard inside the current Blocks context. Returns the components :func:`refresh`
+    fills, so the panel's owner decides when to compute it (opening the panel, a new vote)."""
     with gr.Row():
         note = gr.Markdown()
         refresh_button = gr.Button("↻ Refresh", size="sm", scale=0)
@@ -68,5 +68,4 @@ def build_leaderboard(app: gr.Blocks) -> list:
     agreement = gr.Dataframe(headers=AGREEMENT_COLUMNS, interactive=False, label="Inter-rater agreement")
     outputs = [note, board, rating, win_fraction, battle_counts, pair_rates, scores, criteria, agreement]
     refresh_button.click(refresh, None, outputs, api_name="leaderboard")
-    app.load(refresh, None, outputs, api_visibility="private")
     return outputs
