@@ -121,3 +121,21 @@ def test_judgments_import_and_agreement(home, tmp_path):
     assert "gpt-3.5-turbo" in table.stdout and "Fleiss' kappa 0.8642" in table.stdout
     missing = cli("agreement", "--source", "nope")
     assert missing.returncode == 2 and "No judgment set named 'nope'" in missing.stderr
+
+
+def test_store_agreement_with_a_scope(home, tmp_path):
+    import os
+
+    env = {**os.environ, "TRAVELBOT_DB_URL": f"sqlite:///{tmp_path / 'scope.db'}"}
+    cli = lambda *args: subprocess.run([sys.executable, "-m", "travelbot", *args], capture_output=True,  # noqa: E731
+                                       text=True, timeout=300, env=env)
+    result = cli("agreement", "--metrics", "bleu", "--split", "dev", "--variants", "smollm2-135m",
+                 "--criterion", "relevance", "--rounds", "200", "--json")
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert found["scope"] == {"split": "dev", "variants": ["smollm2-135m"], "criterion": "relevance"}
+    assert found["votes_considered"] == 0 and found["rated_answers"] == 0
+    text = cli("agreement", "--metrics", "bleu", "--criterion", "relevance", "--rounds", "200")
+    assert "evaluation answers rated on relevance: 0" in text.stdout
+    wrong = cli("agreement", "--split", "train")
+    assert wrong.returncode != 0 and "Unknown split 'train'" in wrong.stderr and "Traceback" not in wrong.stderr

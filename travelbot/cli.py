@@ -572,22 +572,29 @@ def judgments_import(path: str, fmt: str, judges: tuple[str, ...], set_name: str
               help="Use this judge's reference answer for the metrics (default: the item's own reference).")
 @click.option("--margin", type=click.FloatRange(0), default=0.0, show_default=True,
               help="Score differences up to this count as a tie when a metric acts as a judge.")
+@click.option("--split", default=None, help="Store only: golden questions of this split (dev or test).")
+@click.option("--variants", default="", help="Store only: comma-separated variants (default: all).")
+@click.option("--criterion", default="overall", show_default=True,
+              help="Store only: the human rating criterion (relevance, helpfulness, correctness, coherence, "
+                   "conciseness, overall).")
 @click.option("--rounds", type=click.IntRange(200, 100000), default=1000, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @user_errors
-def agreement(source: str, metrics: str, reference_from: str | None, margin: float, rounds: int, seed: int,
-              as_json: bool) -> None:
+def agreement(source: str, metrics: str, reference_from: str | None, margin: float, split: str | None,
+              variants: str, criterion: str, rounds: int, seed: int, as_json: bool) -> None:
     """How well each judge (and each metric used as a judge) agrees with the humans, with 95% intervals."""
     from travelbot.analysis.judge_agreement import set_agreement
 
     fmt = lambda e: "—" if e is None or e["value"] is None else (
         f"{e['value']:.4f} [{e['lower']:.3f}, {e['upper']:.3f}]" if e["lower"] is not None else f"{e['value']:.4f}")
     if source == "store":
-        from travelbot.analysis.store_agreement import store_agreement
+        from travelbot.analysis.store_agreement import Scope, store_agreement
 
         chosen = [m.strip() for m in metrics.split(",") if m.strip()] or ["bleu", "rougeL", "bertscore_f1"]
-        found = store_agreement(chosen, margin=margin, rounds=rounds, seed=seed)
+        scope = Scope(split=split or None, variants=tuple(v.strip() for v in variants.split(",") if v.strip()),
+                      criterion=criterion)
+        found = store_agreement(chosen, scope=scope, margin=margin, rounds=rounds, seed=seed)
         if as_json:
             _print_json(found.to_dict())
             return
@@ -596,9 +603,14 @@ def agreement(source: str, metrics: str, reference_from: str | None, margin: flo
             d = a.to_dict()
             click.echo(f"  {metric:<22} n={d['n']:<4} accuracy {fmt(d['accuracy'])}  w/o ties "
                        f"{fmt(d['accuracy_without_ties'])}  kappa {fmt(d['kappa'])}")
-        click.echo(f"rated evaluation answers: {found.rated_answers}")
+        click.echo(f"evaluation answers rated on {criterion}: {found.rated_answers}")
         for metric, figures in found.ratings.items():
             click.echo(f"  {metric:<22} " + "  ".join(f"{k} {fmt(e.to_dict())}" for k, e in figures.items()))
+        if found.criteria:
+            click.echo("people's rating on each criterion vs the judge's verdict on it:")
+        for name, figures in found.criteria.items():
+            click.echo(f"  {name:<13} vs {figures['judge_metric']:<18} " + "  ".join(
+                f"{k} {fmt(e.to_dict())}" for k, e in figures["correlations"].items()))
         return
     result = set_agreement(source, metrics=[m.strip() for m in metrics.split(",") if m.strip()],
                            reference_from=reference_from, margin=margin, rounds=rounds, seed=seed)

@@ -100,3 +100,86 @@ def test_metric_correlations_over_stored_scores(store: Store) -> None:
     assert row["bleu"] == 1.0 and row["rougeL"] == 1.0 and row["meteor"] == -1.0
     figure = metric_correlation_heatmap(metrics, matrix, answers)
     assert list(figure.data[0].x) == metrics and "6 evaluation answers" in figure.layout.title.text
+
+
+def _rated_answers(store: Store, questions, variants=("v-good", "v-bad")) -> None:
+    """Each variant answers each question; bleu and the judge's relevance follow the quality, two raters
+    score overall and relevance (v-good high, v-bad low)."""
+    rng = random.Random(1)
+    made = []
+    with store.transaction(write=True) as conn:
+        for i, q in enumerate(questions):
+            for variant in variants:
+                quality = (4 if variant == "v-good" else 1) + rng.random()
+                answer_id = conn.execute(insert(eval_answers).values(
+                    cache_key=f"{variant}-{i}", variant=variant, variant_revision="base", base="b", method="base",
+                    question_id=q.id, question=q.question, golden=q.reference_answer, answer=f"{variant} {i}",
+                    raw_answer="", contexts=[], settings={}, prompt_tokens=1, completion_tokens=1, seconds=0.1,
+                    batch_size=1, finish_reason="stop", created_at=_now())).inserted_primary_key[0]
+                for metric, value in (("bleu", quality * 10), ("judge_relevance", quality)):
+                    conn.execute(insert(eval_scores).values(
+                        answer_id=answer_id, scorer=metric, scorer_version="1", metric=metric, value=value,
+                        missing=None, detail={}, created_at=_now()))
+                made.append((answer_id, variant == "v-good"))
+    for answer_id, good in made:
+        for rater in ("r1", "r2"):
+            record_rating(f"eval:{answer_id}", {"overall": 5 if good else 1, "relevance": 4 if good else 2},
+                          Voter(f"browser:{rater}-000000000"), store=store)
+
+
+def test_scope_narrows_every_figure_to_a_split_variants_and_a_criterion(store: Store) -> None:
+    import pytest
+
+    from travelbot.analysis.store_agreement import Scope, metric_correlations, rated_scores, variant_rankings
+    from travelbot.errors import InvalidInputError
+
+    questions = load_golden(golden_path())[0]
+    dev = [q for q in questions if q.split == "dev"][:6]
+    test = [q for q in questions if q.split == "test"][:4]
+    _rated_answers(store, dev + test)
+
+    everything = store_agreement(["bleu"], store, rounds=200)
+    assert everything.rated_answers == 20 and everything.ratings["bleu"]["spearman"].n == 20
+    dev_only = store_agreement(["bleu"], store, scope=Scope(split="dev"), rounds=200)
+    assert dev_only.rated_answers == 12 and dev_only.to_dict()["scope"]["split"] == "dev"
+    good_only = store_agreement(["bleu"], store, scope=Scope(variants=("v-good",)), rounds=200)
+    assert good_only.rated_answers == 10 and set(good_only.systems) == {"bleu", "judge_relevance"}
+    assert good_only.systems["bleu"].systems == 1  # one variant: no order to compare
+    assert {p[2] for p in rated_scores("bleu", store, Scope(variants=("v-bad",)))} == {"v-bad"}
+    assert {p[1] for p in rated_scores("bleu", store, Scope(criterion="relevance"))} == {2, 4}
+    assert metric_correlations(store, Scope(split="test"))[2] == 8
+
+    # per criterion: people's relevance against the judge's relevance on the same answers
+    criteria = everything.criteria
+    assert set(criteria) == {"relevance"}  # no judge verdict on overall here: nothing to compare
+    relevance = criteria["relevance"]
+    assert relevance["judge_metric"] == "judge_relevance" and relevance["rated_answers"] == 20
+    assert relevance["correlations"]["spearman"].value > 0.8 and relevance["correlations"]["spearman"].n == 20
+    assert everything.to_dict()["criteria"]["relevance"]["spearman"]["n"] == 20
+
+    headers, rows = variant_rankings(["bleu"], store, scope=Scope(criterion="relevance", variants=("v-good",)),
+                                     rounds=200)
+    assert headers[3] == "mean relevance rating" and [r[0] for r in rows] == ["v-good"] and rows[0][3] == 4
+
+    with pytest.raises(InvalidInputError, match="Unknown split"):
+        Scope(split="train")
+    with pytest.raises(InvalidInputError, match="Unknown criterion"):
+        Scope(criterion="vibes")
+
+
+def test_scope_keeps_only_battles_between_chosen_variants(store: Store) -> None:
+    from travelbot.analysis.store_agreement import Scope, vote_agreement
+
+    settings = replace(get_settings(), arena_weights="*=0,smollm2-135m=1,smollm2-135m-precise=1", flag_words="",
+                       votes_per_day=1000)
+    questions = [q for q in load_golden(golden_path())[0] if q.split == "dev"][:4]
+    for seed, q in enumerate(questions):
+        battle = answered_battle(store, settings, ANA, seed=seed,
+                                 answers=((q.question, q.reference_answer, "No idea."),))
+        arena.record_vote(battle.id, "A is better", ANA, store=store, settings=settings)
+    assert vote_agreement(["bleu"], store, rounds=200)[1] == 4
+    assert vote_agreement(["bleu"], store, scope=Scope(split="test"), rounds=200)[1] == 0
+    assert vote_agreement(["bleu"], store, scope=Scope(variants=("smollm2-135m",)), rounds=200)[1] == 0
+    both = Scope(variants=("smollm2-135m", "smollm2-135m-precise"), split="dev")
+    agreement, considered = vote_agreement(["bleu"], store, scope=both, rounds=200)
+    assert considered == 4 and agreement["bleu"].accuracy.value == 1.0

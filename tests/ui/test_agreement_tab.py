@@ -32,7 +32,30 @@ def test_judges_and_metrics_on_an_imported_set(client, pandalm_dir) -> None:
 
 
 def test_store_source_and_errors(client) -> None:
-    note, table, _ = client.predict("store", ["bleu"], "", 0, api_name="/agreement")
+    note, table, _ = client.predict("store", ["bleu"], "", 0, "all", [], "overall", api_name="/agreement")
     assert "arena votes on golden questions" in note and table["data"][0][0] == "bleu"
-    note, _, _ = client.predict("no-such-set", ["bleu"], "", 0, api_name="/agreement")
+    note, _, _ = client.predict("store", ["bleu"], "", 0, "dev", ["smollm2-135m"], "relevance", api_name="/agreement")
+    assert "rated on *relevance*" in note
+    note, _, _ = client.predict("no-such-set", ["bleu"], "", 0, "all", [], "overall", api_name="/agreement")
     assert "No judgment set named 'no-such-set'" in note
+
+
+def test_store_views_follow_the_split_variants_and_criterion(store) -> None:
+    from tests.analysis.test_store_agreement import _rated_answers
+    from travelbot.data.golden import golden_path, load_golden
+
+    questions = load_golden(golden_path())[0]
+    _rated_answers(store, [q for q in questions if q.split == "dev"][:5] + [q for q in questions
+                                                                          if q.split == "test"][:3])
+    scatter, rankings, criteria, heatmap = agreement_tab.people_views(["bleu"], "bleu", "all", [], "overall", store)
+    assert sum(len(trace.x) for trace in scatter.data if trace.mode == "markers") == 16
+    assert {row[0] for row in rankings.value["data"]} >= {"v-good", "v-bad"}
+    assert [row[:3] for row in criteria] == [["relevance", "judge_relevance", 16]]
+    assert list(heatmap.data[0].x) == ["bleu", "judge_relevance"]
+
+    scatter, rankings, criteria, _ = agreement_tab.people_views(["bleu"], "bleu", "dev", ["v-good"], "relevance",
+                                                                 store)
+    points = [y for trace in scatter.data if trace.mode == "markers" for y in trace.y]
+    assert points == [4] * 5 and scatter.layout.yaxis.title.text == "mean relevance rating (1–5)"
+    assert [row[0] for row in rankings.value["data"]] == ["v-good"]
+    assert criteria[0][2] == 5

@@ -141,12 +141,13 @@ def metric_correlation_heatmap(metrics: list[str], matrix: list[list[float | Non
     return figure
 
 
-def metric_rating_scatter(points: list[tuple[float, float, str]], metric: str) -> go.Figure:
-    """Metric value against mean human rating per answer, one colour per variant, with a least-squares line."""
+def metric_rating_scatter(points: list[tuple[float, float, str]], metric: str, criterion: str = "overall") -> go.Figure:
+    """Metric value against mean human rating (on one criterion) per answer, one colour per variant, with a
+    least-squares line."""
     import numpy as np
 
     figure = go.Figure()
-    title = f"{metric} vs mean overall rating ({len(points)} rated evaluation answers)"
+    title = f"{metric} vs mean {criterion} rating ({len(points)} rated evaluation answers)"
     if len(points) < 2:
         figure.add_annotation(text="No rated evaluation answers with this metric yet", showarrow=False,
                               x=0.5, y=0.5, xref="paper", yref="paper")
@@ -161,5 +162,5 @@ def metric_rating_scatter(points: list[tuple[float, float, str]], metric: str) -
         line = np.linspace(x.min(), x.max(), 2)
         figure.add_trace(go.Scatter(x=line, y=slope * line + intercept, mode="lines", name="least-squares fit",
                                     line={"dash": "dash"}))
-    figure.update_layout(title=title, xaxis_title=metric, yaxis_title="mean overall rating (1–5)")
+    figure.update_layout(title=title, xaxis_title=metric, yaxis_title=f"mean {criterion} rating (1–5)")
     return figure

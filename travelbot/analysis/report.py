@@ -87,13 +87,17 @@ def build_report(store: Store | None = None, *, rounds: int = 1000, seed: int = 
                   _fmt(a.kappa.value, a.kappa.lower, a.kappa.upper)] for m, a in found.votes.items()]
     rating_rows = [[m, c["spearman"].n, _fmt(c["spearman"].value, c["spearman"].lower, c["spearman"].upper)]
                    for m, c in found.ratings.items()]
+    criterion_rows = [[c, f["judge_metric"], f["correlations"]["spearman"].n,
+                       _fmt(f["correlations"]["spearman"].value, f["correlations"]["spearman"].lower,
+                            f["correlations"]["spearman"].upper)] for c, f in found.criteria.items()]
     names, matrix, answers = metric_correlations(store)
     sections.append({
         "title": "Agreement with people (this store)",
         "text": f"Metrics judging {found.votes_considered} arena votes on golden questions; "
                 f"{found.rated_answers} rated evaluation answers.",
         "tables": [(["metric", "n", "accuracy [95% CI]", "Cohen's kappa [95% CI]"], vote_rows),
-                   (["metric", "n", "Spearman with mean rating [95% CI]"], rating_rows)],
+                   (["metric", "n", "Spearman with mean rating [95% CI]"], rating_rows),
+                   (["rating criterion", "judge's verdict", "n", "Spearman [95% CI]"], criterion_rows)],
         "figures": [plots.metric_correlation_heatmap(names, matrix, answers)]})
 
     for name in sorted(judgment_sets(store)):

@@ -6,6 +6,11 @@
   latest overall score) against every stored metric score of the same answer.
 - **Variants** (per system): the variants' order by mean metric score against their order by mean
   human rating, over the same golden questions.
+- **Criteria**: people's ratings on each criterion (relevance, helpfulness, …) against the LLM judge's
+  verdict on the same criterion of the same answer.
+
+Every figure can be narrowed with a :class:`Scope`: one golden split, some variants, and the rating
+criterion that stands for "the humans".
 """
 
 from __future__ import annotations
@@ -32,19 +37,76 @@ from travelbot.store import Store, get_store
 WINNER_LABELS = {"model_a": "A", "model_b": "B", "tie": "tie", "tie (bothbad)": "tie"}
 
 
+@dataclass(frozen=True)
+class Scope:
+    """Which of the store's data a figure uses: a golden split (``None``: all), some variants (empty: all)
+    and the human rating criterion compared with the metrics (``overall`` by default)."""
+
+    split: str | None = None
+    variants: tuple[str, ...] = ()
+    criterion: str = "overall"
+
+    def __post_init__(self) -> None:
+        from travelbot.data.golden import SPLITS
+        from travelbot.errors import InvalidInputError
+        from travelbot.feedback.leaderboard import CRITERIA
+
+        if self.split is not None and self.split not in SPLITS:
+            raise InvalidInputError(f"Unknown split {self.split!r}; use {', '.join(SPLITS)} or leave it empty for all.")
+        if self.criterion not in CRITERIA:
+            raise InvalidInputError(f"Unknown criterion {self.criterion!r}; use one of {', '.join(CRITERIA)}.")
+
+    @property
+    def narrows(self) -> bool:
+        """Whether this scope leaves some evaluation answers out."""
+        return bool(self.variants) or self.split is not None
+
+    def keeps_variant(self, variant: str) -> bool:
+        return not self.variants or variant in self.variants
+
+    def golden(self) -> dict[str, tuple[str, str]]:
+        """Golden question text -> (question id, golden answer), for this split."""
+        from travelbot.data.golden import golden_path, load_golden
+
+        return {q.question.strip(): (q.id, q.reference_answer)
+                for q in load_golden(golden_path(), split=self.split)[0]}
+
+    def answers(self, store: Store) -> dict[int, tuple[str, str]]:
+        """Evaluation answer id -> (variant, question id) for the answers in scope."""
+        query = select(eval_answers.c.id, eval_answers.c.variant, eval_answers.c.question_id)
+        if self.variants:
+            query = query.where(eval_answers.c.variant.in_(self.variants))
+        if self.split is not None:
+            query = query.where(eval_answers.c.question_id.in_([q for q, _ in self.golden().values()]))
+        with store.transaction() as conn:
+            return {row.id: (row.variant, row.question_id) for row in conn.execute(query)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"split": self.split, "variants": list(self.variants), "criterion": self.criterion}
+
+
+ALL = Scope()
+
+
 @dataclass
 class StoreAgreement:
     votes: dict[str, PairwiseAgreement]  # metric -> agreement with single-question battles on golden questions
     votes_considered: int
-    ratings: dict[str, dict[str, Estimate]]  # metric -> spearman / kendall / pearson with mean overall rating
+    ratings: dict[str, dict[str, Estimate]]  # metric -> spearman / kendall / pearson with the mean rating
     rated_answers: int
-    systems: dict[str, SystemAgreement]  # metric -> rank correlation of variants with mean overall rating
+    systems: dict[str, SystemAgreement]  # metric -> rank correlation of variants with the mean rating
+    criteria: dict[str, dict[str, Any]]  # rating criterion -> the judge's matching metric and correlations
+    scope: Scope = ALL
 
     def to_dict(self) -> dict[str, Any]:
-        return {"votes": {m: a.to_dict() for m, a in self.votes.items()}, "votes_considered": self.votes_considered,
+        return {"scope": self.scope.to_dict(),
+                "votes": {m: a.to_dict() for m, a in self.votes.items()}, "votes_considered": self.votes_considered,
                 "ratings": {m: {k: e.to_dict() for k, e in c.items()} for m, c in self.ratings.items()},
                 "rated_answers": self.rated_answers,
-                "systems": {m: s.to_dict() for m, s in self.systems.items()}}
+                "systems": {m: s.to_dict() for m, s in self.systems.items()},
+                "criteria": {c: {"judge_metric": f["judge_metric"],
+                                 **{k: e.to_dict() for k, e in f["correlations"].items()}}
+                             for c, f in self.criteria.items()}}
 
 
 def _first_exchange(conversation: list[dict[str, str]]) -> tuple[str | None, str | None]:
@@ -53,21 +115,23 @@ def _first_exchange(conversation: list[dict[str, str]]) -> tuple[str | None, str
     return user, answer
 
 
-def vote_agreement(metrics: Sequence[str], store: Store, *, margin: float = 0.0, rounds: int = 1000,
-                   seed: int = 0) -> tuple[dict[str, PairwiseAgreement], int]:
-    """Each metric as a judge of the unflagged arena votes on golden questions (first exchange only)."""
+def vote_agreement(metrics: Sequence[str], store: Store, *, scope: Scope = ALL, margin: float = 0.0,
+                   rounds: int = 1000, seed: int = 0) -> tuple[dict[str, PairwiseAgreement], int]:
+    """Each metric as a judge of the unflagged arena votes on golden questions (first exchange only);
+    in a scope with variants, only battles between two of them."""
     from travelbot.analysis.judge_agreement import METRIC_SCORERS
-    from travelbot.data.golden import golden_path, load_golden
     from travelbot.evaluation.metrics import MetricItem, score_answers
     from travelbot.feedback.votes import battle_rows
 
-    golden = {q.question.strip(): q.reference_answer for q in load_golden(golden_path())[0]}
+    golden = scope.golden()
     battles = []
     for row in battle_rows(store, include_flagged=False):
+        if not (scope.keeps_variant(row["model_a"]) and scope.keeps_variant(row["model_b"])):
+            continue
         question, answer_a = _first_exchange(row["conversation_a"])
         _, answer_b = _first_exchange(row["conversation_b"])
         if question and question.strip() in golden and answer_a is not None and answer_b is not None:
-            battles.append((WINNER_LABELS[row["winner"]], question, answer_a, answer_b, golden[question.strip()]))
+            battles.append((WINNER_LABELS[row["winner"]], question, answer_a, answer_b, golden[question.strip()][1]))
     humans = [b[0] for b in battles]
     result = {}
     for metric in metrics:
@@ -79,38 +143,79 @@ def vote_agreement(metrics: Sequence[str], store: Store, *, margin: float = 0.0,
     return result, len(battles)
 
 
-def _rated_eval_answers(store: Store) -> dict[int, float]:
-    """Evaluation answer id -> mean of each rater's latest overall score."""
+def _rated_eval_answers(store: Store, scope: Scope = ALL, criterion: str | None = None) -> dict[int, float]:
+    """Evaluation answer id -> mean of each rater's latest score on the criterion (the scope's by default),
+    for the answers in scope. A rater's latest rating of an answer counts, even when it left the criterion
+    blank (then that rater does not count for it)."""
     from travelbot.feedback.ratings import rating_rows
 
-    latest: dict[tuple[str, str], float] = {}
+    criterion = criterion or scope.criterion
+    latest: dict[tuple[str, str], float | None] = {}
     for row in rating_rows(store):
-        if row["item_id"].startswith("eval:") and "overall" in row["scores"]:
-            latest[(row["item_id"], row["rater_id"])] = row["scores"]["overall"]
+        if row["item_id"].startswith("eval:"):
+            latest[(row["item_id"], row["rater_id"])] = row["scores"].get(criterion)
     by_answer: dict[int, list[float]] = defaultdict(list)
     for (item_id, _), value in latest.items():
-        by_answer[int(item_id.split(":", 1)[1])].append(value)
+        if value is not None:
+            by_answer[int(item_id.split(":", 1)[1])].append(value)
+    if scope.narrows:
+        kept = scope.answers(store)
+        by_answer = {a: v for a, v in by_answer.items() if a in kept}
     return {answer: sum(v) / len(v) for answer, v in by_answer.items()}
 
 
+def criterion_agreement(store: Store, scope: Scope = ALL, *, rounds: int = 1000,
+                        seed: int = 0) -> dict[str, dict[str, Any]]:
+    """For each rating criterion people used: their mean rating of each evaluation answer against the LLM
+    judge's verdict on the same criterion (``judge_<criterion>``; 0/1 for the yes/no criteria, 1–10 overall)."""
+    from travelbot.feedback.leaderboard import CRITERIA
+
+    result: dict[str, dict[str, Any]] = {}
+    for criterion in CRITERIA:
+        rated = _rated_eval_answers(store, scope, criterion)
+        metric = f"judge_{criterion}"
+        if not rated:
+            continue
+        values = _newest_scores(store, metric, list(rated))
+        if not values:
+            continue
+        ids = sorted(rated)
+        result[criterion] = {"judge_metric": metric, "rated_answers": len(rated),
+                             "correlations": correlations([values.get(i) for i in ids], [rated[i] for i in ids],
+                                                          rounds=rounds, seed=seed)}
+    return result
+
+
+def _newest_scores(store: Store, metric: str | None, answer_ids: list[int] | None) -> dict[Any, Any]:
+    """The newest stored value of one metric per answer ({answer: value}), or of every metric
+    ({metric: {answer: value}}) when ``metric`` is None; over the given answers (``None``: all)."""
+    query = select(eval_scores.c.answer_id, eval_scores.c.metric, eval_scores.c.value).order_by(eval_scores.c.id)
+    if answer_ids is not None:
+        query = query.where(eval_scores.c.answer_id.in_(answer_ids))
+    if metric is not None:
+        query = query.where(eval_scores.c.metric == metric)
+    with store.transaction() as conn:
+        rows = conn.execute(query).all()
+    by_metric: dict[str, dict[int, float | None]] = defaultdict(dict)
+    for answer_id, name, value in rows:
+        by_metric[name][answer_id] = value
+    return by_metric.get(metric, {}) if metric is not None else by_metric
+
+
 def store_agreement(metrics: Sequence[str] = ("bleu", "rougeL", "bertscore_f1"), store: Store | None = None, *,
-                    margin: float = 0.0, rounds: int = 1000, seed: int = 0) -> StoreAgreement:
-    """Votes vs metrics, ratings vs stored scores, and variants' orders — all from the store."""
+                    scope: Scope = ALL, margin: float = 0.0, rounds: int = 1000, seed: int = 0) -> StoreAgreement:
+    """Votes vs metrics, ratings vs stored scores, variants' orders and criteria — all from the store."""
     store = store or get_store()
-    votes, considered = vote_agreement(metrics, store, margin=margin, rounds=rounds, seed=seed)
-    rated = _rated_eval_answers(store)
+    votes, considered = vote_agreement(metrics, store, scope=scope, margin=margin, rounds=rounds, seed=seed)
+    rated = _rated_eval_answers(store, scope)
     ratings: dict[str, dict[str, Estimate]] = {}
     systems: dict[str, SystemAgreement] = {}
     if rated:
+        by_metric = _newest_scores(store, None, list(rated))
         with store.transaction() as conn:
-            scores = conn.execute(select(eval_scores.c.answer_id, eval_scores.c.metric, eval_scores.c.value)
-                                  .where(eval_scores.c.answer_id.in_(list(rated))).order_by(eval_scores.c.id)).all()
             answers = {row.id: (row.variant, row.question_id) for row in conn.execute(
                 select(eval_answers.c.id, eval_answers.c.variant, eval_answers.c.question_id)
                 .where(eval_answers.c.id.in_(list(rated))))}
-        by_metric: dict[str, dict[int, float | None]] = defaultdict(dict)
-        for answer_id, metric, value in scores:  # the newest score of each metric counts
-            by_metric[metric][answer_id] = value
         ids = sorted(rated)
         for metric, values in sorted(by_metric.items()):
             ratings[metric] = correlations([values.get(i) for i in ids], [rated[i] for i in ids],
@@ -122,23 +227,21 @@ def store_agreement(metrics: Sequence[str] = ("bleu", "rougeL", "bertscore_f1"),
                 metric_by_item[variant][question] = values.get(i)
                 human_by_item[variant][question] = rated[i]
             systems[metric] = system_agreement(metric_by_item, human_by_item, rounds=rounds, seed=seed)
-    return StoreAgreement(votes, considered, ratings, len(rated), systems)
+    criteria = criterion_agreement(store, scope, rounds=rounds, seed=seed)
+    return StoreAgreement(votes, considered, ratings, len(rated), systems, criteria, scope)
 
 
-def metric_correlations(store: Store | None = None) -> tuple[list[str], list[list[float | None]], int]:
-    """(metrics, Spearman matrix, answers) over every evaluation answer that has a value for each pair of
-    metrics (the newest score of each); a pair with fewer than 3 shared answers or a constant metric is None."""
+def metric_correlations(store: Store | None = None, scope: Scope = ALL
+                        ) -> tuple[list[str], list[list[float | None]], int]:
+    """(metrics, Spearman matrix, answers) over every evaluation answer in scope that has a value for each
+    pair of metrics (the newest score of each); a pair with fewer than 3 shared answers or a constant metric
+    is None."""
     import math
 
     from scipy.stats import spearmanr
 
     store = store or get_store()
-    with store.transaction() as conn:
-        rows = conn.execute(select(eval_scores.c.answer_id, eval_scores.c.metric, eval_scores.c.value)
-                            .order_by(eval_scores.c.id)).all()
-    by_metric: dict[str, dict[int, float | None]] = defaultdict(dict)
-    for answer_id, metric, value in rows:
-        by_metric[metric][answer_id] = value
+    by_metric = _newest_scores(store, None, list(scope.answers(store)) if scope.narrows else None)
     metrics = sorted(by_metric)
     matrix: list[list[float | None]] = []
     for a in metrics:
@@ -153,17 +256,22 @@ def metric_correlations(store: Store | None = None) -> tuple[list[str], list[lis
     return metrics, matrix, answers
 
 
-def judge_biases(store: Store | None = None) -> dict[str, dict[str, Estimate]]:
-    """Per judge model, from the stored pairwise verdicts: position consistency (the same verdict with the
-    answers in both orders) and the share of decided pairs where it chose the longer answer."""
+def judge_biases(store: Store | None = None, scope: Scope = ALL) -> dict[str, dict[str, Estimate]]:
+    """Per judge model, from the stored pairwise verdicts on answers in scope: position consistency (the
+    same verdict with the answers in both orders) and the share of decided pairs where it chose the longer
+    answer."""
     from travelbot.analysis.agreement import length_preference, position_consistency
     from travelbot.schema import judge_verdicts
 
     store = store or get_store()
+    kept = scope.answers(store) if scope.narrows else None
     with store.transaction() as conn:
         rows = conn.execute(select(judge_verdicts.c.judge_model, judge_verdicts.c.winner, judge_verdicts.c.detail,
+                                   judge_verdicts.c.answer_a.label("answer_a_id"),
                                    eval_answers.c.answer.label("answer_a"), judge_verdicts.c.answer_b)
                             .join(eval_answers, eval_answers.c.id == judge_verdicts.c.answer_a)).all()
+        if kept is not None:
+            rows = [r for r in rows if r.answer_a_id in kept and r.answer_b in kept]
         texts = dict(conn.execute(select(eval_answers.c.id, eval_answers.c.answer).where(
             eval_answers.c.id.in_([r.answer_b for r in rows]))).all()) if rows else {}
     by_judge: dict[str, list[Any]] = defaultdict(list)
@@ -182,10 +290,11 @@ def judge_biases(store: Store | None = None) -> dict[str, dict[str, Estimate]]:
     return result
 
 
-def rated_scores(metric: str, store: Store | None = None) -> list[tuple[float, float, str]]:
-    """(metric value, mean overall rating, variant) for every rated evaluation answer with that metric."""
+def rated_scores(metric: str, store: Store | None = None, scope: Scope = ALL) -> list[tuple[float, float, str]]:
+    """(metric value, mean rating on the scope's criterion, variant) for every rated evaluation answer in
+    scope with that metric."""
     store = store or get_store()
-    rated = _rated_eval_answers(store)
+    rated = _rated_eval_answers(store, scope)
     if not rated:
         return []
     with store.transaction() as conn:
@@ -197,26 +306,31 @@ def rated_scores(metric: str, store: Store | None = None) -> list[tuple[float, f
     return [(value, rated[a], variant) for a, (value, variant) in newest.items() if value is not None]
 
 
-def variant_rankings(metrics: list[str], store: Store | None = None, *, rounds: int = 1000,
+def variant_rankings(metrics: list[str], store: Store | None = None, *, scope: Scope = ALL, rounds: int = 1000,
                      seed: int = 0) -> tuple[list[str], list[list[Any]]]:
-    """Variants ranked by people (Bradley–Terry rating, mean overall rating) beside their mean score on
-    each metric over all their stored evaluation answers (headers, rows best first by people)."""
+    """Variants ranked by people (Bradley–Terry rating over all votes, mean rating on the scope's criterion)
+    beside their mean score on each metric over their evaluation answers in scope (headers, rows best first
+    by people)."""
     from travelbot.feedback.standings import standings
 
     store = store or get_store()
     result = standings(store, rounds=rounds, seed=seed)
-    human = {r.variant: r for r in result.board.ratings}
-    rating = {s.variant: s.mean for s in result.ratings.scores if s.criterion == "overall"}
+    human = {r.variant: r for r in result.board.ratings if scope.keeps_variant(r.variant)}
+    rating = {s.variant: s.mean for s in result.ratings.scores
+              if s.criterion == scope.criterion and scope.keeps_variant(s.variant)}
+    query = select(eval_answers.c.variant, eval_scores.c.metric, eval_scores.c.value) \
+        .join(eval_answers, eval_answers.c.id == eval_scores.c.answer_id) \
+        .where(eval_scores.c.metric.in_(metrics), eval_scores.c.value.is_not(None))
+    if scope.narrows:
+        query = query.where(eval_answers.c.id.in_(list(scope.answers(store))))
     with store.transaction() as conn:
-        rows = conn.execute(select(eval_answers.c.variant, eval_scores.c.metric, eval_scores.c.value)
-                            .join(eval_answers, eval_answers.c.id == eval_scores.c.answer_id)
-                            .where(eval_scores.c.metric.in_(metrics), eval_scores.c.value.is_not(None))).all()
+        rows = conn.execute(query).all()
     sums: dict[tuple[str, str], list[float]] = defaultdict(list)
     for variant, metric, value in rows:
         sums[(variant, metric)].append(value)
     variants = sorted({*human, *rating, *(v for v, _ in sums)},
                       key=lambda v: (-(human[v].rating if v in human else float("-inf")), v))
-    headers = ["variant", "human rank", "Bradley–Terry rating", "mean overall rating", *metrics]
+    headers = ["variant", "human rank", "Bradley–Terry rating", f"mean {scope.criterion} rating", *metrics]
     table = []
     for v in variants:
         means = [round(sum(sums[(v, m)]) / len(sums[(v, m)]), 4) if sums.get((v, m)) else None for m in metrics]

@@ -12,7 +12,29 @@ from travelbot.ui.common import error_note
 
 COLUMNS = ["judge or metric", "kind", "n", "accuracy", "acc. without ties", "macro F1", "Cohen's kappa",
            "chose the longer answer"]
+CRITERIA_COLUMNS = ["criterion", "judge's verdict", "rated answers", "Spearman", "Kendall tau", "Pearson"]
 DEFAULT_METRICS = ["bleu", "rougeL", "bertscore_f1"]
+ALL_SPLITS = "all"
+
+
+def _scope(split: str | None, variants: list[str] | None, criterion: str | None):
+    from travelbot.analysis.store_agreement import Scope
+
+    return Scope(split=None if split in (None, "", ALL_SPLITS) else split, variants=tuple(variants or ()),
+                 criterion=criterion or "overall")
+
+
+def _store_variants() -> list[str]:
+    """Variants people or metrics judged: every registered one and every one with evaluation answers."""
+    from sqlalchemy import select
+
+    from travelbot.models import get_registry
+    from travelbot.schema import eval_answers
+    from travelbot.store import get_store
+
+    with get_store().transaction() as conn:
+        evaluated = set(conn.scalars(select(eval_answers.c.variant).distinct()))
+    return sorted({*get_registry().variants(), *evaluated})
 
 
 def _sources() -> list[str]:
@@ -52,14 +74,17 @@ def headline_chart(names: list[str], estimates: list[dict], ceiling: dict | None
     return figure
 
 
-def compute(source: str, metrics: list[str], reference_from: str, margin: float) -> list:
-    """[note, table, chart] for the chosen source."""
+def compute(source: str, metrics: list[str], reference_from: str, margin: float, split: str = ALL_SPLITS,
+            variants: list[str] | None = None, criterion: str = "overall") -> list:
+    """[note, table, chart] for the chosen source; the store's figures within the chosen split, variants
+    and rating criterion."""
     metrics = list(metrics or [])
     try:
         if source == "store":
             from travelbot.analysis.store_agreement import store_agreement
 
-            found = store_agreement(metrics, margin=float(margin), rounds=1000)
+            scope = _scope(split, variants, criterion)
+            found = store_agreement(metrics, scope=scope, margin=float(margin), rounds=1000)
             rows, names, estimates = [], [], []
             for metric, a in found.votes.items():
                 d = a.to_dict()
@@ -68,13 +93,14 @@ def compute(source: str, metrics: list[str], reference_from: str, margin: float)
                 names.append(metric)
                 estimates.append(d["accuracy"])
             note = (f"{found.votes_considered} arena votes on golden questions (each metric scores both answers "
-                    f"against the golden answer); {found.rated_answers} rated evaluation answers. ")
+                    f"against the golden answer); {found.rated_answers} evaluation answers rated on "
+                    f"*{scope.criterion}*. ")
             if found.ratings:
-                note += "Ratings vs scores (Spearman): " + "; ".join(
+                note += f"Ratings ({scope.criterion}) vs scores (Spearman): " + "; ".join(
                     f"{m} {_fmt(c['spearman'].to_dict())} (n={c['spearman'].n})" for m, c in found.ratings.items())
             from travelbot.analysis.store_agreement import judge_biases
 
-            for judge, biases in judge_biases().items():
+            for judge, biases in judge_biases(scope=scope).items():
                 consistency, longer = biases["position_consistency"], biases["longer_preferred"]
                 note += (f" Judge {judge}: same verdict in both orders {_fmt(consistency.to_dict())} "
                          f"(n={consistency.n}); chose the longer answer {_fmt(longer.to_dict())} (n={longer.n}).")
@@ -102,23 +128,30 @@ def compute(source: str, metrics: list[str], reference_from: str, margin: float)
                                        "Agreement with the human majority")]
 
 
-def people_views(metrics: list[str], scatter_metric: str | None) -> list:
-    """[scatter of a metric vs mean rating with a fit, variants ranked by people beside each metric]."""
-    from travelbot.analysis.plots import metric_rating_scatter
-    from travelbot.analysis.store_agreement import rated_scores, variant_rankings
+def people_views(metrics: list[str], scatter_metric: str | None, split: str = ALL_SPLITS,
+                 variants: list[str] | None = None, criterion: str = "overall", store=None) -> list:
+    """[scatter of a metric vs mean rating with a fit, variants ranked by people beside each metric,
+    people's rating on each criterion vs the judge's verdict on it, metric–metric heatmap] within the scope."""
+    from travelbot.analysis.plots import metric_correlation_heatmap, metric_rating_scatter
+    from travelbot.analysis.store_agreement import (
+        criterion_agreement,
+        metric_correlations,
+        rated_scores,
+        variant_rankings,
+    )
+    from travelbot.store import get_store
 
     metrics = list(metrics or DEFAULT_METRICS)
     metric = scatter_metric or metrics[0]
-    headers, rows = variant_rankings(metrics)
-    return [metric_rating_scatter(rated_scores(metric), metric), gr.Dataframe(value=rows, headers=headers)]
-
-
-def metric_heatmap() -> go.Figure:
-    """How the stored metrics correlate with each other over the evaluation answers."""
-    from travelbot.analysis.plots import metric_correlation_heatmap
-    from travelbot.analysis.store_agreement import metric_correlations
-
-    return metric_correlation_heatmap(*metric_correlations())
+    scope = _scope(split, variants, criterion)
+    store = store or get_store()
+    headers, rows = variant_rankings(metrics, store, scope=scope)
+    criteria = [[c, f["judge_metric"], f["rated_answers"],
+                 *(_fmt(f["correlations"][k].to_dict()) for k in ("spearman", "kendall", "pearson"))]
+                for c, f in criterion_agreement(store, scope).items()]
+    scatter = metric_rating_scatter(rated_scores(metric, store, scope), metric, scope.criterion)
+    return [scatter, gr.Dataframe(value=rows, headers=headers), criteria,
+            metric_correlation_heatmap(*metric_correlations(store, scope))]
 
 
 def build(app: gr.Blocks, tab: gr.Tab | None = None) -> None:
@@ -132,6 +165,15 @@ def build(app: gr.Blocks, tab: gr.Tab | None = None) -> None:
                                     placeholder="e.g. gpt-3.5-turbo; blank = the items' own")
         margin = gr.Number(value=0.0, minimum=0.0, label="Tie margin for metrics", scale=1)
     metrics = gr.CheckboxGroup(list(METRIC_SCORERS), value=DEFAULT_METRICS, label="Metrics used as judges")
+    from travelbot.data.golden import SPLITS
+    from travelbot.feedback.leaderboard import CRITERIA
+    from travelbot.models import get_registry
+
+    with gr.Row():
+        split = gr.Dropdown([ALL_SPLITS, *SPLITS], value=ALL_SPLITS, label="Golden split (store)", scale=1)
+        criterion = gr.Dropdown(list(CRITERIA), value="overall", label="Human rating criterion (store)", scale=1)
+        variants = gr.Dropdown(sorted(get_registry().variants()), value=[], multiselect=True, scale=3,
+                               allow_custom_value=True, label="Variants (store; none chosen = all)")
     run = gr.Button("Compute", variant="primary")
     note = gr.Markdown(elem_id="agreement-note")
     chart = gr.Plot(label="Agreement with humans")
@@ -142,9 +184,13 @@ def build(app: gr.Blocks, tab: gr.Tab | None = None) -> None:
                                  value="bertscore_f1", allow_custom_value=True, label="Metric for the scatter")
     scatter = gr.Plot(label="Metric vs mean rating")
     rankings = gr.Dataframe(interactive=False, label="Variants ranked by people, beside each metric's mean")
-    run.click(compute, [source, metrics, reference_from, margin], [note, table, chart], api_name="agreement")
+    criteria = gr.Dataframe(headers=CRITERIA_COLUMNS, interactive=False,
+                            label="People's rating on each criterion vs the LLM judge's verdict on it (same answers)")
+    run.click(compute, [source, metrics, reference_from, margin, split, variants, criterion], [note, table, chart],
+              api_name="agreement")
     opened = tab.select if tab is not None else app.load
     for event in (run.click, scatter_metric.change, opened):
-        event(people_views, [metrics, scatter_metric], [scatter, rankings], api_visibility="private")
-    opened(metric_heatmap, None, heatmap, api_visibility="private")
-    opened(lambda: gr.Dropdown(choices=_sources()), None, source, api_visibility="private")
+        event(people_views, [metrics, scatter_metric, split, variants, criterion],
+              [scatter, rankings, criteria, heatmap], api_visibility="private")
+    opened(lambda: (gr.Dropdown(choices=_sources()), gr.Dropdown(choices=_store_variants())), None,
+           [source, variants], api_visibility="private")
