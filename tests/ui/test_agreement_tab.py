@@ -59,3 +59,11 @@ def test_store_views_follow_the_split_variants_and_criterion(store) -> None:
     assert points == [4] * 5 and scatter.layout.yaxis.title.text == "mean relevance rating (1–5)"
     assert [row[0] for row in rankings.value["data"]] == ["v-good"]
     assert criteria[0][2] == 5
+
+
+def test_headline_chart_says_when_there_is_nothing_to_compare() -> None:
+    empty = agreement_tab.headline_chart(["bleu"], [{"value": None, "lower": None, "upper": None, "n": 0}], None, "t")
+    assert empty.layout.annotations[0].text == "No human judgments to compare with yet" and not empty.data
+    full = agreement_tab.headline_chart(["bleu"], [{"value": 0.6, "lower": 0.5, "upper": 0.7, "n": 40}],
+                                        {"value": 0.9}, "t")
+    assert list(full.data[0].y) == [0.6] and list(full.data[0].error_y.array) == [pytest.approx(0.1)]

@@ -54,8 +54,8 @@ def _fmt(estimate: dict | None) -> str:
 def headline_chart(names: list[str], estimates: list[dict], ceiling: dict | None, title: str) -> go.Figure:
     """Each judge's / metric's agreement as bars with interval whiskers, and the human ceiling as a line."""
     figure = go.Figure()
-    if not names:
-        figure.add_annotation(text="No judgments to compare yet", showarrow=False, x=0.5, y=0.5,
+    if not any(e and e.get("n") for e in estimates):
+        figure.add_annotation(text="No human judgments to compare with yet", showarrow=False, x=0.5, y=0.5,
                               xref="paper", yref="paper", font={"size": 16})
         figure.update_layout(title=title, xaxis={"visible": False}, yaxis={"visible": False})
         return figure
