@@ -12,11 +12,11 @@ from travelbot.ui.common import new_browser_id
 TITLE = "travelbot — which fine-tuned travel chatbot serves people best?"
 HEADER = f"""
 # travelbot
-**Compare fine-tuned travel chatbots (QLoRA, RAFT, RLHF) and check which automatic metrics agree with people.**
-Start in **Chat**: pick a variant and ask a travel question. **Compare** puts one question to several variants
-side by side; **Arena** hides their names so you can vote blind; **Rate** scores single answers 1–5; **Evaluate** scores variants on the golden questions (BLEU, ROUGE,
-BERTScore, Ragas, an LLM judge); **Agreement** shows which judges and metrics agree with people; **Train**
-fine-tunes new variants (QLoRA, RAFT, DPO, RLHF); **Data** shows the corpus, golden questions and datasets. <sub>v{__version__}</sub>
+**Find out which fine-tuned travel chatbot (QLoRA, RAFT, RLHF) serves people best, and which automatic metrics agree with them.**
+Start in **Chat**: pick a variant and ask a travel question (or put one question to several, *side by side*).
+Then vote blind in **Arena** and score single answers in **Rate**; **Evaluate** scores variants on golden
+questions (BLEU, ROUGE, BERTScore, Ragas, an LLM judge); **Agreement** shows which metrics agree with people;
+**Train** fine-tunes new variants; **Data** shows the corpus, golden questions and datasets. <sub>v{__version__}</sub>
 """
 
 
@@ -30,10 +30,11 @@ def build_app() -> gr.Blocks:
         voter_key = gr.BrowserState("", storage_key="travelbot-voter")
         app.load(new_browser_id, voter_key, voter_key, api_visibility="private")
         with gr.Tabs():
-            with gr.Tab("Chat", id="chat"):
-                chat_tab.build(app)
-            with gr.Tab("Compare", id="compare"):
-                compare_tab.build(app)
+            with gr.Tab("Chat", id="chat"), gr.Tabs():
+                with gr.Tab("One variant", id="chat-one"):
+                    chat_tab.build(app)
+                with gr.Tab("Side by side", id="compare"):
+                    compare_tab.build(app)
             with gr.Tab("Arena", id="arena"):
                 arena_tab.build(app, voter_key)
             with gr.Tab("Rate", id="rate"):
