@@ -31,6 +31,15 @@ def _flag(env: dict[str, str], name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _choice(env: dict[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = (env.get(name) or "").strip().lower() or choices[0]
+    if raw not in choices:
+        from travelbot.errors import TravelbotError
+
+        raise TravelbotError(f"{name} must be one of {', '.join(choices)}, not {raw!r}.")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable about a travelbot process."""
@@ -39,6 +48,7 @@ class Settings:
     db_url: str | None = None
     assets_dir: Path = ASSETS_DIR
     device: str = "auto"
+    backend: str = "auto"  # auto (llama.cpp for GGUF bases on the CPU when installed), llamacpp, transformers
     max_message_chars: int = 4000
     max_new_tokens: int = 256
     host: str = "127.0.0.1"
@@ -57,7 +67,25 @@ class Settings:
     rating_overlap: int = 3
     space_id: str | None = None  # set by Hugging Face Spaces
     oauth_enabled: bool = False  # a Space with hf_oauth: people sign in with Hugging Face to vote and rate
+    mode: str = "local"  # "space" on Hugging Face Spaces (SPACE_ID) or with TRAVELBOT_MODE=space
+    admins: tuple[str, ...] = ()  # Hub usernames allowed to train and run other admin actions on a Space
+    persistent_dir: Path = Path("/data")  # where a Space's persistent storage is mounted
+    mirror_repo: str | None = None  # a Hub dataset repo that votes and ratings are copied to
+    mirror_minutes: int = 30
     extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def hosted(self) -> bool:
+        """Serving the public from a Space: admin controls are hidden and refused unless signed in as an admin."""
+        return self.mode == "space"
+
+    @property
+    def persistent(self) -> bool:
+        """Whether the data home survives a restart (always locally; on a Space only on persistent storage)."""
+        if not self.hosted:
+            return True
+        home = self.home.resolve()
+        return self.persistent_dir.is_dir() and (home == self.persistent_dir or self.persistent_dir in home.parents)
 
     @property
     def database_url(self) -> str:
@@ -77,6 +105,11 @@ class Settings:
         return self.home / "bases"
 
     @property
+    def gguf_adapters_dir(self) -> Path:
+        """LoRA adapters exported to GGUF for llama.cpp, one file per adapter revision."""
+        return self.home / "gguf-adapters"
+
+    @property
     def models_file(self) -> Path:
         """A user's own bases and variants, added to the ones in ``assets/models.toml``."""
         return self.home / "models.toml"
@@ -84,11 +117,18 @@ class Settings:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
         env = dict(os.environ if env is None else env)
+        mode = _choice(env, "TRAVELBOT_MODE", ("space", "local")) if env.get("TRAVELBOT_MODE") else (
+            "space" if env.get("SPACE_ID") else "local")
+        persistent_dir = Path(env.get("TRAVELBOT_PERSISTENT_DIR") or "/data")
+        default_home = ".travelbot"
+        if mode == "space" and persistent_dir.is_dir() and os.access(persistent_dir, os.W_OK):
+            default_home = str(persistent_dir / "travelbot")
         return cls(
-            home=Path(env.get("TRAVELBOT_HOME") or ".travelbot"),
+            home=Path(env.get("TRAVELBOT_HOME") or default_home),
             db_url=env.get("TRAVELBOT_DB_URL") or None,
             assets_dir=Path(env.get("TRAVELBOT_ASSETS") or ASSETS_DIR),
             device=env.get("TRAVELBOT_DEVICE") or "auto",
+            backend=_choice(env, "TRAVELBOT_BACKEND", ("auto", "llamacpp", "transformers")),
             max_message_chars=_int(env, "TRAVELBOT_MAX_MESSAGE_CHARS", 4000),
             max_new_tokens=_int(env, "TRAVELBOT_MAX_NEW_TOKENS", 256),
             host=env.get("TRAVELBOT_HOST") or "127.0.0.1",
@@ -107,6 +147,11 @@ class Settings:
             rating_overlap=_int(env, "TRAVELBOT_RATING_OVERLAP", 3),
             space_id=env.get("SPACE_ID") or None,
             oauth_enabled=bool(env.get("OAUTH_CLIENT_ID")),
+            mode=mode,
+            admins=tuple(a.strip() for a in (env.get("TRAVELBOT_ADMINS") or "").split(",") if a.strip()),
+            persistent_dir=persistent_dir,
+            mirror_repo=env.get("TRAVELBOT_MIRROR_REPO") or None,
+            mirror_minutes=_int(env, "TRAVELBOT_MIRROR_MINUTES", 30),
             extra={k: v for k, v in env.items() if k.startswith("TRAVELBOT_JUDGE_")},
         )
 

@@ -6,6 +6,7 @@ import gradio as gr
 
 from travelbot import __version__
 from travelbot.config import ASSETS_DIR, get_settings
+from travelbot.hosting import start_mirroring, storage_warning
 from travelbot.ui import agreement_tab, arena_tab, chat_tab, compare_tab, data_tab, evaluate_tab, rate_tab, train_tab
 from travelbot.ui.common import new_browser_id
 
@@ -24,7 +25,11 @@ def build_app() -> gr.Blocks:
     """The whole dashboard as a Blocks app (not launched)."""
     with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
         gr.Markdown(HEADER, elem_id="header")
-        if get_settings().oauth_enabled:
+        settings = get_settings()
+        warning = storage_warning(settings)
+        if warning:
+            gr.Markdown(warning, elem_id="storage-warning")
+        if settings.oauth_enabled:
             gr.LoginButton()
         # A random id kept in this browser's local storage: tells voters apart without an account.
         voter_key = gr.BrowserState("", storage_key="travelbot-voter")
@@ -78,5 +83,6 @@ def launch(host: str = "127.0.0.1", port: int = 7860, **kwargs) -> None:
     """Build and serve the dashboard (blocks until stopped)."""
     app = build_app()
     warm_up()
+    start_mirroring()
     app.queue(default_concurrency_limit=4)
     app.launch(server_name=host, server_port=port, css=css(), footer_links=["api"], **kwargs)

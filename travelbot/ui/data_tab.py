@@ -15,6 +15,7 @@ from travelbot.data.corpus import all_passages, load_corpus, retrieve
 from travelbot.data.golden import load_golden
 from travelbot.data.sources import add_source
 from travelbot.errors import TravelbotError
+from travelbot.ui.admin import admin_only, admin_section
 from travelbot.ui.common import error_note
 
 DOC_COLUMNS = ["doc_id", "title", "kind", "region", "sections", "words", "as_of", "source"]
@@ -178,12 +179,13 @@ def build(app: gr.Blocks) -> None:
         golden_note = gr.Markdown()
         golden = gr.Dataframe(headers=GOLDEN_COLUMNS, interactive=False, wrap=True, max_height=420)
     with gr.Tab("Datasets"):
-        with gr.Row():
-            source = gr.Textbox(value="bundled", label="Source (bundled, reddit, or a folder path)")
-            generator = gr.Textbox(value="template", label="Question generator (template or a variant)")
-            ungrounded = gr.Number(value=64, label="Ungrounded answers for preference pairs", precision=0)
-            seed = gr.Number(value=0, label="Seed", precision=0)
-        start = gr.Button("Build datasets", variant="primary")
+        with admin_section(app, "Building datasets"):
+            with gr.Row():
+                source = gr.Textbox(value="bundled", label="Source (bundled, reddit, or a folder path)")
+                generator = gr.Textbox(value="template", label="Question generator (template or a variant)")
+                ungrounded = gr.Number(value=64, label="Ungrounded answers for preference pairs", precision=0)
+                seed = gr.Number(value=0, label="Seed", precision=0)
+            start = gr.Button("Build datasets", variant="primary")
         build_status = gr.Markdown()
         build_pick = gr.Dropdown(label="Build", choices=[])
         build_view = gr.Markdown()
@@ -193,8 +195,9 @@ def build(app: gr.Blocks) -> None:
     with gr.Tab("Add a source"):
         gr.Markdown("Upload guides (.md with front matter, .txt, .pdf, .html), a JSONL of documents "
                     "(`id`, `title`, `text`) or raw Reddit JSONL. Bad files and lines are listed; the rest is kept.")
-        files = gr.File(file_count="multiple", label="Files")
-        add = gr.Button("Add source", variant="primary")
+        with admin_section(app, "Adding sources"):
+            files = gr.File(file_count="multiple", label="Files")
+            add = gr.Button("Add source", variant="primary")
         add_note = gr.Markdown()
 
     def refresh_corpus():
@@ -208,10 +211,10 @@ def build(app: gr.Blocks) -> None:
     search.click(try_retrieval, [question, k], [hits, retrieval_note], api_name="retrieve")
     question.submit(try_retrieval, [question, k], [hits, retrieval_note], api_visibility="private")
     build_pick.change(show_build, build_pick, [build_view, manifest_json], api_visibility="private")
-    start.click(RUNNER.start, [source, generator, ungrounded, seed], build_status, api_name="build_datasets")
+    start.click(admin_only(RUNNER.start), [source, generator, ungrounded, seed], build_status, api_name="build_datasets")
     timer = gr.Timer(2.0)
     timer.tick(RUNNER.status, None, build_status, api_visibility="private")
     refresh_builds.click(builds, None, [build_pick, build_status], api_visibility="private")
-    add.click(upload, files, add_note, api_name="add_source").then(
+    add.click(admin_only(upload), files, add_note, api_name="add_source").then(
         refresh_corpus, None, [corpus, corpus_note, doc_pick], api_visibility="private"
     )

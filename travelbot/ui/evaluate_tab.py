@@ -19,6 +19,7 @@ from travelbot.config import get_settings
 from travelbot.errors import TravelbotError
 from travelbot.evaluation import results as eval_results
 from travelbot.evaluation.run import LEXICAL, SCORER_NAMES, EvalConfig, evaluate_in_background, request_stop
+from travelbot.ui.admin import admin_only, admin_section
 from travelbot.ui.common import error_note, variant_choices
 
 METRIC_COLUMNS = ["variant", "metric", "mean", "95% interval", "n", "missing"]
@@ -185,7 +186,7 @@ def build(app: gr.Blocks, tab: gr.Tab | None = None) -> None:
         judge_base_url = gr.Textbox(value=extra.get("TRAVELBOT_JUDGE_BASE_URL", ""),
                                     label="Base URL of an OpenAI-compatible server (blank = OpenAI)")
         judge_key = gr.Textbox(type="password", label="API key (blank = OPENAI_API_KEY / TRAVELBOT_JUDGE_API_KEY)")
-    with gr.Row():
+    with admin_section(app, "Running evaluations"), gr.Row():
         run_button = gr.Button("Run", variant="primary")
         stop_button = gr.Button("Stop", variant="stop")
     status = gr.Markdown(elem_id="eval-status")
@@ -207,10 +208,10 @@ def build(app: gr.Blocks, tab: gr.Tab | None = None) -> None:
     question = gr.Dropdown([], label="Question (drill-down)")
     details = gr.Markdown(elem_id="eval-drill-down")
 
-    run_button.click(start, [variants, split, scorers, limit, max_new_tokens, judge_model, judge_base_url, judge_key],
+    run_button.click(admin_only(start), [variants, split, scorers, limit, max_new_tokens, judge_model, judge_base_url, judge_key],
                      [status, run_picker, run_id], api_name="evaluate").then(
         lambda: gr.Timer(active=True), None, timer, api_visibility="private")
-    stop_button.click(stop, run_id, status, api_visibility="private")
+    stop_button.click(admin_only(stop), run_id, status, api_visibility="private")
 
     outputs = [metric_table, pair_table, latency, question, csv_file, jsonl_file, note]
 

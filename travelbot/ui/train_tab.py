@@ -20,6 +20,7 @@ from travelbot.errors import TravelbotError
 from travelbot.models import get_registry
 from travelbot.training import jobs
 from travelbot.training.config import METHODS, TUNABLE, TrainConfig, list_presets, resolve_config, train_command
+from travelbot.ui.admin import admin_only, admin_section
 from travelbot.ui.common import error_note
 
 log = logging.getLogger(__name__)
@@ -321,27 +322,28 @@ def build(app: gr.Blocks) -> None:
     values = preset_values("qlora", preset_default)
     gr.Markdown(("GPU available: every preset works." if gpu else NO_GPU_NOTE)
                 + " Runs go on in the background: you can close this page and come back.")
-    with gr.Row():
-        method = gr.Dropdown(list(METHODS), value="qlora", label="Method")
-        start = gr.Dropdown(start_choices(), value=DEFAULT_START, label="Start from", allow_custom_value=True)
-        dataset = gr.Dropdown(dataset_choices(), value=NEWEST, label="Dataset", allow_custom_value=True)
-        preset = gr.Dropdown(presets, value=preset_default, label="Preset")
-        name = gr.Textbox("", label="Run name", placeholder="automatic: method-date-time")
-    with gr.Row():
-        max_steps = gr.Number(values[0], label="max_steps", precision=0)
-        learning_rate = gr.Number(values[1], label="learning_rate")
-        lora_r = gr.Number(values[2], label="lora_r", precision=0)
-        batch = gr.Number(values[3], label="per_device_train_batch_size", precision=0)
-    with gr.Accordion("Advanced", open=False):
-        load_in_4bit = gr.Checkbox(values[4], label="load_in_4bit (QLoRA's 4-bit NF4 base; slow on CPU)")
-        advanced = gr.Textbox("", label="Other settings, one key=value per line", lines=4,
-                              placeholder="gradient_accumulation_steps=2\nwarmup_ratio=0.1")
-        gr.Markdown("Settings: " + ", ".join(f"`{key}`" for key in sorted(TUNABLE)))
-    form = [method, start, dataset, preset, name, max_steps, learning_rate, lora_r, batch, load_in_4bit, advanced]
-    preview = gr.Markdown(preview_command("qlora", DEFAULT_START, NEWEST, preset_default, "", *values, ""))
-    with gr.Row():
-        start_button = gr.Button("Start training", variant="primary")
-        cancel_button = gr.Button("Cancel the selected job", variant="stop")
+    with admin_section(app, "Training"):
+        with gr.Row():
+            method = gr.Dropdown(list(METHODS), value="qlora", label="Method")
+            start = gr.Dropdown(start_choices(), value=DEFAULT_START, label="Start from", allow_custom_value=True)
+            dataset = gr.Dropdown(dataset_choices(), value=NEWEST, label="Dataset", allow_custom_value=True)
+            preset = gr.Dropdown(presets, value=preset_default, label="Preset")
+            name = gr.Textbox("", label="Run name", placeholder="automatic: method-date-time")
+        with gr.Row():
+            max_steps = gr.Number(values[0], label="max_steps", precision=0)
+            learning_rate = gr.Number(values[1], label="learning_rate")
+            lora_r = gr.Number(values[2], label="lora_r", precision=0)
+            batch = gr.Number(values[3], label="per_device_train_batch_size", precision=0)
+        with gr.Accordion("Advanced", open=False):
+            load_in_4bit = gr.Checkbox(values[4], label="load_in_4bit (QLoRA's 4-bit NF4 base; slow on CPU)")
+            advanced = gr.Textbox("", label="Other settings, one key=value per line", lines=4,
+                                  placeholder="gradient_accumulation_steps=2\nwarmup_ratio=0.1")
+            gr.Markdown("Settings: " + ", ".join(f"`{key}`" for key in sorted(TUNABLE)))
+        form = [method, start, dataset, preset, name, max_steps, learning_rate, lora_r, batch, load_in_4bit, advanced]
+        preview = gr.Markdown(preview_command("qlora", DEFAULT_START, NEWEST, preset_default, "", *values, ""))
+        with gr.Row():
+            start_button = gr.Button("Start training", variant="primary")
+            cancel_button = gr.Button("Cancel the selected job", variant="stop")
     action_note = gr.Markdown()
     table = gr.Dataframe(headers=JOB_COLUMNS, interactive=False, max_height=280, label="Jobs")
     pick = gr.Dropdown([], label="Job", allow_custom_value=True)
@@ -366,10 +368,10 @@ def build(app: gr.Blocks) -> None:
           [max_steps, learning_rate, lora_r, batch, load_in_4bit], api_visibility="private")
     gr.on([c.change for c in form], preview_command, form, preview, api_visibility="private",
           show_progress="hidden", trigger_mode="always_last")
-    start_button.click(start_training, form, action_note, api_name="start_training").then(
+    start_button.click(admin_only(start_training), form, action_note, api_name="start_training").then(
         lambda: (None, {}), None, [pick, seen], api_visibility="private").then(
         refresh, [pick, seen], panel, api_visibility="private")
-    cancel_button.click(cancel_training, pick, action_note, api_name="cancel_training").then(
+    cancel_button.click(admin_only(cancel_training), pick, action_note, api_name="cancel_training").then(
         refresh, [pick, seen], panel, api_visibility="private")
     pick.input(lambda p: refresh(p, {}), [pick], panel, api_visibility="private")
     table.select(select_row, None, pick, api_visibility="private").then(
