@@ -21,6 +21,7 @@ from travelbot.errors import TravelbotError
 ROOT = Path(__file__).resolve().parent.parent
 CARD_FIELDS = ("title", "sdk", "sdk_version", "app_file", "python_version", "short_description", "license", "tags")
 SHORT_DESCRIPTION_LIMIT = 60  # the Hub refuses longer ones
+SPACE_EXTRAS = ("ragas", "fast")  # Ragas metrics; llama.cpp for fast chat on a CPU Space
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".travelbot*", "*.egg-info")
 
 
@@ -31,17 +32,19 @@ def _name(requirement: str) -> str:
 
 
 def declared_requirements() -> list[str]:
-    """travelbot's own dependencies and its ``ragas`` extra: from pyproject.toml in a checkout, else as installed."""
+    """travelbot's own dependencies and the extras a Space runs with (``ragas``, ``fast``): from
+    pyproject.toml in a checkout, else as installed."""
     pyproject = ROOT / "pyproject.toml"
     if pyproject.is_file():
         import tomllib
 
         project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
-        return [*project["dependencies"], *project.get("optional-dependencies", {}).get("ragas", [])]
+        extras = project.get("optional-dependencies", {})
+        return [*project["dependencies"], *(spec for extra in SPACE_EXTRAS for spec in extras.get(extra, []))]
     found = []
     for spec in importlib.metadata.requires("travelbot") or []:
         requirement, _, marker = spec.partition(";")
-        if not marker or "extra == \"ragas\"" in marker.replace("'", '"'):
+        if not marker or any(f'extra == "{extra}"' in marker.replace("'", '"') for extra in SPACE_EXTRAS):
             found.append(requirement.strip())
     return found
 
