@@ -134,7 +134,7 @@ def test_rating_through_gradio_client(app_url: str) -> None:
     assert not [n for n in get_registry().variants() if n in json.dumps(first)]
     result = client.predict(relevance="4", helpfulness="3", correctness=None, coherence="5", conciseness="4",
                             overall="4", comment="clear", voter_key=rater, name="Rita", api_name="/rate_submit")
-    assert "You have rated 1 answers" in result[-1]
+    assert "You have rated 1 answer." in result[-1]
     row = rating_rows()[-1]
     assert row["rater_id"] == f"browser:{rater}" and row["rater_name"] == "Rita"
     assert row["scores"] == {"relevance": 4, "helpfulness": 3, "coherence": 5, "conciseness": 4, "overall": 4}

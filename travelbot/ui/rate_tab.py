@@ -39,7 +39,7 @@ def next_answer(voter_key: str, name: str, request: gr.Request | None = None,
         return _form("", "", None, NOTHING_LEFT)
     overlap = get_settings().rating_overlap
     return _form(f"**Question.** {item.question}", item.answer, item.item_id,
-                 f"You have rated {done} answers. Each answer is rated by up to {overlap} people; "
+                 f"You have rated {done} answer{'' if done == 1 else 's'}. Each answer is rated by up to {overlap} people; "
                  "you never see their scores.")
 
 
