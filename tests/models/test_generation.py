@@ -79,8 +79,10 @@ def test_concurrent_variants_each_match_their_solo_output(registry, base_variant
 def test_variants_of_one_base_share_one_model(registry, base_variant, adapter_dir, backend):
     from travelbot.models import backend_for
 
-    assert backend_for(registry.variant("test-lora").base) is backend
-    assert backend_for(registry.variant("smollm2-135m-precise").base) is backend
+    chat = backend_for(base_variant.base)
+    assert backend_for(registry.variant("test-lora").base) is chat
+    assert backend_for(registry.variant("smollm2-135m-precise").base) is chat
+    assert backend_for(registry.variant("test-lora").base, kind="transformers") is backend
 
 
 @pytest.mark.parametrize(

@@ -31,13 +31,14 @@ def runs_home(home, tmp_path):
 def _logits(variant, text="Tell me about Lisbon."):
     from travelbot.models import backend_for
 
-    backend = backend_for(variant.base)
+    backend = backend_for(variant.base, kind="transformers")
     ids = backend.prompt_ids([{"role": "user", "content": text}])
+    adapter = backend._adapter_name(variant)  # loads it (taking the lock) before we hold the lock
 
     with backend.lock, torch.inference_mode():
         from transformers import DynamicCache
 
-        return backend._forward(backend._adapter_name(variant), ids, DynamicCache()).clone()
+        return backend._forward(adapter, ids, DynamicCache()).clone()
 
 
 def _check_run(summary, settings, method):
@@ -83,7 +84,7 @@ def test_qlora_in_4bit_trains_and_its_adapter_changes_output(runs_home, dataset,
     merged = merge_adapter("t-qlora", tmp_path / "merged")
     from travelbot.models import backend_for
 
-    ids = backend_for(base_variant.base).prompt_ids([{"role": "user", "content": "Tell me about Lisbon."}])
+    ids = backend_for(base_variant.base, kind="transformers").prompt_ids([{"role": "user", "content": "Tell me about Lisbon."}])
     with torch.inference_mode():
         merged_logits = AutoModelForCausalLM.from_pretrained(merged)(input_ids=ids).logits[:, -1, :]
     assert torch.allclose(merged_logits, after, atol=1e-3)

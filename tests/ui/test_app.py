@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 import urllib.request
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import served_app
 
 pytestmark = pytest.mark.slow
 
@@ -19,29 +17,8 @@ pytestmark = pytest.mark.slow
 def client(home):
     from gradio_client import Client
 
-    port = free_port()
-    log = open(home / f"server-{port}.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "travelbot", "serve", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "TRAVELBOT_HOME": str(home)},
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            if server.poll() is not None:
-                pytest.fail(f"server exited: {(home / f'server-{port}.log').read_text()[-2000:]}")
-            time.sleep(0.5)
-    else:
-        server.kill()
-        pytest.fail("server did not start in 180 s")
-    yield Client(url, verbose=False)
-    server.terminate()
-    server.wait(timeout=30)
-    log.close()
+    with served_app({**os.environ, "TRAVELBOT_HOME": str(home)}, home / "server-app.log") as url:
+        yield Client(url, verbose=False)
 
 
 def _text(message: dict) -> str:

@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 from travelbot.config import Settings, get_settings
-from travelbot.errors import InvalidInputError
+from travelbot.errors import InvalidInputError, TravelbotError
 from travelbot.models.generation import Backend, Generation, GenerationSettings, GenerationStats, Message
 from travelbot.models.registry import METHODS, Base, Registry, Variant, get_registry
 
@@ -20,6 +20,7 @@ __all__ = [
     "Registry",
     "Variant",
     "backend_for",
+    "backend_kind",
     "generate",
     "generate_batch",
     "generate_batch_stats",
@@ -31,16 +32,47 @@ _backends: dict[str, Backend] = {}
 _backends_lock = threading.Lock()
 
 
-def backend_for(base: Base, settings: Settings | None = None) -> Backend:
-    """The process-wide back-end of a base, loaded on first use and shared by all its variants."""
+def backend_kind(base: Base, settings: Settings | None = None) -> str:
+    """Which back-end serves a base: ``openai`` for endpoints; for local weights ``TRAVELBOT_BACKEND``
+    decides, and ``auto`` picks llama.cpp for a GGUF base on the CPU when llama-cpp-python is installed."""
     settings = settings or get_settings()
-    key = f"{base.name}:{base.source}"
+    if base.source == "openai":
+        return "openai"
+    if base.source != "gguf" or settings.backend == "transformers":
+        return "transformers"
+    from travelbot.models.llamacpp_backend import available
+
+    if settings.backend == "llamacpp":
+        if not available():
+            raise TravelbotError(
+                "TRAVELBOT_BACKEND=llamacpp needs llama-cpp-python: run `pip install -e \".[fast]\"` "
+                "or unset TRAVELBOT_BACKEND to use transformers."
+            )
+        return "llamacpp"
+    from travelbot.models.loading import choose_device
+
+    return "llamacpp" if choose_device(settings.device) == "cpu" and available() else "transformers"
+
+
+def backend_for(base: Base, settings: Settings | None = None, kind: str | None = None) -> Backend:
+    """The process-wide back-end of a base, loaded on first use and shared by all its variants.
+
+    ``kind="transformers"`` asks for the in-process torch model whatever serves chat (training and
+    checks that need the weights themselves).
+    """
+    settings = settings or get_settings()
+    kind = kind or backend_kind(base, settings)
+    key = f"{base.name}:{base.source}:{kind}"
     with _backends_lock:
         if key not in _backends:
-            if base.backend == "openai":
+            if kind == "openai":
                 from travelbot.models.openai_backend import OpenAIBackend
 
                 _backends[key] = OpenAIBackend(base, settings)
+            elif kind == "llamacpp":
+                from travelbot.models.llamacpp_backend import LlamaCppBackend
+
+                _backends[key] = LlamaCppBackend(base, settings)
             else:
                 from travelbot.models.transformers_backend import TransformersBackend
 
@@ -78,7 +110,8 @@ def generate(variant: Variant, messages: list[Message], **settings: Any) -> Gene
 def generate_batch(
     variant: Variant, conversations: list[list[Message]], batch_size: int = 32, **settings: Any
 ) -> list[str]:
-    """Whole answers to many conversations: padded batches on the transformers back-end, one by one elsewhere."""
+    """Whole answers (stripped) to many conversations: padded batches on the transformers back-end, one by
+    one elsewhere."""
     return [text for text, _ in generate_batch_stats(variant, conversations, batch_size, **settings)]
 
 
@@ -99,7 +132,7 @@ def generate_batch_stats(
         results = []
         for messages in prepared:
             generation = generate(variant, messages, **effective.to_dict())
-            results.append((generation.result(), generation.stats))
+            results.append((generation.result().strip(), generation.stats))
         return results
     answers: list[tuple[str, GenerationStats]] = []
     for start in range(0, len(prepared), batch_size):

@@ -2,7 +2,7 @@
 
 A call returns a :class:`Generation`: iterate it for text chunks as they are decoded; after the
 last chunk its ``stats`` hold token counts and timings. Back-ends (in-process transformers, any
-OpenAI-compatible endpoint, later llama.cpp) implement :class:`Backend.stream`.
+OpenAI-compatible endpoint, llama.cpp) implement :class:`Backend.stream`.
 """
 
 from __future__ import annotations

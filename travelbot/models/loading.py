@@ -153,8 +153,8 @@ def load_base(base: Base, settings: Settings) -> tuple["PreTrainedModel", "PreTr
     return model, tokenizer, device
 
 
-def _safetensors_shapes(path: Path) -> dict[str, list[int]]:
-    """Tensor shapes from a safetensors header, without loading the tensors."""
+def safetensors_header(path: Path) -> tuple[dict, int]:
+    """(header, offset of the tensor data) of a safetensors file, without loading the tensors."""
     try:
         with path.open("rb") as handle:
             (length,) = struct.unpack("<Q", handle.read(8))
@@ -165,11 +165,16 @@ def _safetensors_shapes(path: Path) -> dict[str, list[int]]:
         raise TravelbotError(
             f"The adapter file {path} is corrupt or not safetensors ({exc}); re-export the adapter or remove its folder."
         ) from None
+    return header, 8 + length
+
+
+def _safetensors_shapes(path: Path) -> dict[str, list[int]]:
+    header, _ = safetensors_header(path)
     return {name: meta["shape"] for name, meta in header.items() if name != "__metadata__"}
 
 
-def check_adapter(adapter_dir: Path, base: Base, model: "PreTrainedModel") -> None:
-    """Refuse an adapter that is missing, corrupt, not LoRA, or shaped for another base."""
+def read_adapter_config(adapter_dir: Path) -> dict:
+    """The PEFT config of a LoRA adapter folder; refuses a folder that is missing, pickled or not LoRA."""
     config_path = adapter_dir / "adapter_config.json"
     weights = adapter_dir / "adapter_model.safetensors"
     if not config_path.is_file():
@@ -187,8 +192,14 @@ def check_adapter(adapter_dir: Path, base: Base, model: "PreTrainedModel") -> No
         raise TravelbotError(f"{config_path} is not valid JSON ({exc}); re-export the adapter.") from None
     if config.get("peft_type") != "LORA":
         raise TravelbotError(f"{adapter_dir} is a {config.get('peft_type')} adapter; travelbot serves LoRA adapters.")
+    return config
+
+
+def check_adapter(adapter_dir: Path, base: Base, model: "PreTrainedModel") -> None:
+    """Refuse an adapter that is missing, corrupt, not LoRA, or shaped for another base."""
+    read_adapter_config(adapter_dir)
     modules = dict(model.named_modules())
-    for name, shape in _safetensors_shapes(weights).items():
+    for name, shape in _safetensors_shapes(adapter_dir / "adapter_model.safetensors").items():
         if "lora_A" not in name and "lora_B" not in name:
             continue
         module_name = name.split(".lora_")[0].removeprefix("base_model.model.")

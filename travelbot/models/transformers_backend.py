@@ -168,9 +168,10 @@ class TransformersBackend:
         encoded = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)
         return torch.tensor([encoded["input_ids"]], device=self.device)
 
-    def stream(
+    def tokens(
         self, variant: Variant, messages: list[Message], settings: GenerationSettings, stats: GenerationStats
-    ) -> Iterator[str]:
+    ) -> Iterator[int]:
+        """Yield the answer's token ids (without the stop token); fill ``stats`` as it goes."""
         adapter = self._adapter_name(variant)
         input_ids = self.prompt_ids(messages)
         stats.prompt_tokens = int(input_ids.shape[1])
@@ -179,7 +180,6 @@ class TransformersBackend:
         generator.manual_seed(settings.seed if settings.seed is not None else int(torch.seed() % 2**63))
         cache = DynamicCache()
         seen = input_ids
-        decoder = IncrementalDecoder(self.tokenizer)
         step_input = input_ids
         stats.finish_reason = "length"
         for _ in range(settings.max_new_tokens):
@@ -195,8 +195,15 @@ class TransformersBackend:
                 stats.finish_reason = "stop"
                 break
             stats.completion_tokens += 1
+            yield token
+            seen = torch.cat([seen, next_id], dim=1)
+            step_input = next_id
+
+    def stream(
+        self, variant: Variant, messages: list[Message], settings: GenerationSettings, stats: GenerationStats
+    ) -> Iterator[str]:
+        decoder = IncrementalDecoder(self.tokenizer)
+        for token in self.tokens(variant, messages, settings, stats):
             chunk = decoder.push(token)
             if chunk:
                 yield chunk
-            seen = torch.cat([seen, next_id], dim=1)
-            step_input = next_id

@@ -1,0 +1,26 @@
+"""Benchmark figures on the real embedded model, at small sizes (figures are checked for shape, not speed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from travelbot.models.llamacpp_backend import available, cpu_threads
+
+pytestmark = pytest.mark.skipif(not available(), reason="llama-cpp-python is not installed")
+
+
+def test_llama_cpp_reference_decodes_the_bare_base(base_variant):
+    from travelbot.bench import llamacpp_reference
+
+    reference = llamacpp_reference(base_variant, max_new_tokens=8, threads=cpu_threads())
+    assert reference["decode_tokens_per_s"] > 0
+
+
+def test_same_answers_compares_the_chat_back_end_with_transformers(base_variant):
+    from travelbot.bench import same_answers
+
+    figures = same_answers([base_variant], questions=2, tokens=8)
+    (row,) = figures["variants"]
+    assert row["variant"] == base_variant.name and row["questions"] == 2
+    assert 0 <= row["identical_token_share"] <= 1 and 0 <= row["first_token_agreement"] <= 1
+    assert 0 <= row["identical_answers"] <= 2 and 0 <= row["mean_first_difference"] <= 8

@@ -1,0 +1,338 @@
+"""llama.cpp back-end: one memory-mapped GGUF base serves every variant, each LoRA adapter loaded once.
+
+A request borrows a llama.cpp context (its own KV cache) from a small pool and sets its variant's
+adapter on it, so concurrent requests never see each other's adapter. Decoding steps take the base's
+lock: llama.cpp already uses every core for one step, and interleaving steps token by token keeps
+parallel streams fair instead of fighting over the cores. Sampling follows transformers' logits
+processors (repetition penalty over prompt and answer, temperature, top-k, top-p), so both back-ends
+choose tokens by the same rules; their greedy answers still part where llama.cpp's quantized
+arithmetic tips a close call.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import functools
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+
+from travelbot.config import Settings
+from travelbot.errors import TravelbotError
+from travelbot.models.generation import GenerationSettings, GenerationStats, Message
+from travelbot.models.gguf_export import gguf_adapter
+from travelbot.models.loading import gguf_location
+from travelbot.models.registry import Base, Variant
+
+CONTEXT_STEP = 1024  # contexts are sized in steps of this many tokens
+MAX_IDLE_CONTEXTS = 4  # free contexts kept for the next requests
+PIECE_BYTES = 64
+NUCLEUS_CANDIDATES = 512  # top-p looks among this many best tokens first (all of them if the nucleus is wider)
+
+
+def available() -> bool:
+    """Whether llama-cpp-python is installed and loads."""
+    try:
+        import llama_cpp  # noqa: F401
+    except Exception:  # noqa: BLE001 - a missing or broken native library means: not available
+        return False
+    return True
+
+
+def cpu_threads() -> int:
+    """Threads for one decoding step: every core this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+def _quiet(level, text, user_data):  # llama.cpp logs every tensor it loads; keep the console readable
+    pass
+
+
+@functools.cache
+def _llama():
+    import llama_cpp
+
+    llama_cpp.llama_log_set(_quiet, None)
+    llama_cpp.llama_backend_init()
+    return llama_cpp
+
+
+class LlamaContext:
+    """A llama.cpp context (KV cache + compute buffers) with at most one LoRA adapter set on it."""
+
+    def __init__(self, model, n_ctx: int, threads: int) -> None:
+        lc = _llama()
+        params = lc.llama_context_default_params()
+        params.n_ctx = n_ctx
+        params.n_batch = params.n_ubatch = min(512, n_ctx)
+        params.n_seq_max = 1
+        params.n_threads = params.n_threads_batch = threads
+        self.lc, self.n_ctx, self.n_batch = lc, n_ctx, params.n_batch
+        self.ctx = lc.llama_init_from_model(model, params)
+        if not self.ctx:
+            raise TravelbotError(f"llama.cpp could not make a {n_ctx}-token context; free some memory.")
+        self.adapter = None
+
+    def start(self, adapter) -> None:
+        """Empty the cache and set exactly this adapter (or none).
+
+        A prompt is always decoded whole: llama.cpp's results depend slightly on how a prompt is split
+        into batches, so reusing a cached prefix would make greedy answers depend on earlier requests.
+        """
+        if adapter != self.adapter:
+            if adapter is None:
+                self.lc.llama_set_adapters_lora(self.ctx, None, 0, None)
+            else:
+                adapters = (self.lc.llama_adapter_lora_p_ctypes * 1)(adapter)
+                self.lc.llama_set_adapters_lora(self.ctx, adapters, 1, (ctypes.c_float * 1)(1.0))
+            self.adapter = adapter
+        self.lc.llama_memory_clear(self.lc.llama_get_memory(self.ctx), True)
+
+    def decode(self, tokens: list[int]) -> None:
+        """Feed tokens after those already in the cache; the last one's logits become readable."""
+        for start in range(0, len(tokens), self.n_batch):
+            chunk = tokens[start : start + self.n_batch]
+            ids = (self.lc.llama_token * len(chunk))(*chunk)  # must outlive the decode call
+            if self.lc.llama_decode(self.ctx, self.lc.llama_batch_get_one(ids, len(chunk))) != 0:
+                raise TravelbotError("llama.cpp could not decode the prompt; shorten the conversation.")
+
+    def logits(self, n_vocab: int) -> np.ndarray:
+        return np.ctypeslib.as_array(self.lc.llama_get_logits_ith(self.ctx, -1), shape=(n_vocab,))
+
+    def close(self) -> None:
+        if self.ctx:
+            self.lc.llama_free(self.ctx)
+            self.ctx = None
+
+
+class Sampler:
+    """Chooses an answer's tokens as transformers' logits processors do: repetition penalty on every
+    distinct token seen so far (prompt and answer), then greedy, or temperature, top-k, top-p and a
+    seeded draw. Two score buffers live as long as the answer: a fresh 200 KB array per token costs
+    more than the arithmetic."""
+
+    def __init__(self, settings: GenerationSettings, n_vocab: int, prompt: list[int]) -> None:
+        self.settings = settings
+        self.rng = np.random.default_rng(settings.seed)
+        self.scores = np.empty(n_vocab, dtype=np.float32)
+        self.work = np.empty(n_vocab, dtype=np.float32)
+        self.distinct = set(prompt)
+        self.seen = np.fromiter(self.distinct, dtype=np.intp, count=len(self.distinct))
+
+    def accept(self, token: int) -> None:
+        if token not in self.distinct:
+            self.distinct.add(token)
+            self.seen = np.append(self.seen, token)
+
+    def penalised(self, logits: np.ndarray) -> np.ndarray:
+        """The logits with the repetition penalty applied: negative scores multiplied, positive divided."""
+        scores, penalty = self.scores, self.settings.repetition_penalty
+        np.copyto(scores, logits)
+        if penalty != 1.0:
+            picked = scores[self.seen]
+            scores[self.seen] = np.where(picked < 0, picked * penalty, picked / penalty)
+        return scores
+
+    def _best(self, scores: np.ndarray, count: int) -> np.ndarray:
+        """Ids of the ``count`` highest scores (and any tied with the last), best first."""
+        if count >= scores.size:
+            ids = np.arange(scores.size)
+        else:
+            np.copyto(self.work, scores)
+            self.work.partition(scores.size - count)
+            ids = np.flatnonzero(scores >= self.work[scores.size - count])
+        return ids[np.argsort(-scores[ids], kind="stable")]
+
+    def distribution(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(token ids, probabilities) to draw from after temperature, top-k and top-p (``scores`` is reused)."""
+        settings = self.settings
+        np.divide(scores, settings.temperature, out=scores)
+        top_k = settings.top_k if settings.top_k > 0 else scores.size
+        if settings.top_p >= 1.0 and top_k >= scores.size:
+            ids = np.arange(scores.size)  # nothing is cut: draw from every token, in any order
+        else:
+            ids = self._best(scores, min(top_k, NUCLEUS_CANDIDATES) if settings.top_p < 1.0 else top_k)
+        best = scores.max()
+        if ids.size >= top_k:  # top-k renormalises over the tokens it keeps
+            total = np.exp(scores[ids] - best).sum()
+        else:
+            total = np.exp(np.subtract(scores, best, out=self.work), out=self.work).sum()
+        probs = np.exp(scores[ids] - best) / total
+        if settings.top_p < 1.0:
+            cumulative = np.cumsum(probs)
+            if cumulative[-1] < settings.top_p and ids.size < top_k:  # the nucleus is wider: take every token
+                ids = self._best(scores, top_k)
+                probs = np.exp(scores[ids] - best) / total
+                cumulative = np.cumsum(probs)
+            keep = int(np.searchsorted(cumulative, settings.top_p, side="left")) + 1
+            ids, probs = ids[:keep], probs[:keep] / cumulative[min(keep, ids.size) - 1]
+        return ids, probs
+
+    def __call__(self, logits: np.ndarray) -> int:
+        scores = self.penalised(logits)
+        if self.settings.temperature == 0:
+            return int(scores.argmax())
+        ids, probs = self.distribution(scores)
+        drawn = np.searchsorted(np.cumsum(probs), self.rng.random() * probs.sum(), side="right")
+        return int(ids[min(drawn, ids.size - 1)])
+
+
+class LlamaCppBackend:
+    """A GGUF base loaded once (memory-mapped) by llama.cpp, with the LoRA adapters of its variants."""
+
+    def __init__(self, base: Base, settings: Settings) -> None:
+        if base.source != "gguf":
+            raise TravelbotError(f"Base {base.name!r} is not a GGUF file; llama.cpp serves GGUF bases only.")
+        lc = _llama()
+        self.base, self.settings, self.lc = base, settings, lc
+        self.gguf = gguf_location(base)
+        params = lc.llama_model_default_params()
+        params.n_gpu_layers = 0
+        self.model = lc.llama_model_load_from_file(str(self.gguf).encode(), params)
+        if not self.model:
+            raise TravelbotError(f"llama.cpp could not read {self.gguf}; reinstall the package that ships it.")
+        self.vocab = lc.llama_model_get_vocab(self.model)
+        self.n_vocab = lc.llama_vocab_n_tokens(self.vocab)
+        self.n_ctx_train = lc.llama_model_n_ctx_train(self.model)
+        self.threads = cpu_threads()
+        self.device = "cpu"
+        self.lock = threading.Lock()
+        self._pool_lock = threading.Lock()
+        self._idle: list[LlamaContext] = []
+        self._adapters: dict[str, ctypes.c_void_p] = {}
+        self._chat_template = self._template()
+        im_end = self.tokenize("<|im_end|>")
+        self._im_end = im_end[0] if len(im_end) == 1 else None
+
+    # -- prompt ---------------------------------------------------------------------------------
+    def _template(self):
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        template = self.base.chat_template or (self.lc.llama_model_chat_template(self.model, None) or b"").decode()
+        if not template:
+            raise TravelbotError(f"Base {self.base.name!r} has no chat template; set chat_template in models.toml.")
+        return Jinja2ChatFormatter(template, eos_token=self.piece(self.lc.llama_vocab_eos(self.vocab), True),
+                                   bos_token=self.piece(self.lc.llama_vocab_bos(self.vocab), True))
+
+    def piece(self, token: int, special: bool = False) -> str:
+        return self.piece_bytes(token, special).decode("utf-8", errors="replace")
+
+    def piece_bytes(self, token: int, special: bool = False) -> bytes:
+        buffer = ctypes.create_string_buffer(PIECE_BYTES)
+        size = self.lc.llama_token_to_piece(self.vocab, token, buffer, PIECE_BYTES, 0, special)
+        if size > PIECE_BYTES:
+            buffer = ctypes.create_string_buffer(size)
+            size = self.lc.llama_token_to_piece(self.vocab, token, buffer, size, 0, special)
+        return buffer.raw[: max(size, 0)]
+
+    def tokenize(self, text: str) -> list[int]:
+        data = text.encode()
+        capacity = len(data) + 8
+        tokens = (self.lc.llama_token * capacity)()
+        count = self.lc.llama_tokenize(self.vocab, data, len(data), tokens, capacity, False, True)
+        return list(tokens[:count])
+
+    def prompt_ids(self, messages: list[Message]) -> list[int]:
+        """Token ids of the chat-formatted conversation, ending with the assistant's turn header."""
+        return self.tokenize(self._chat_template(messages=messages).prompt)
+
+    def is_stop(self, token: int) -> bool:
+        return bool(self.lc.llama_vocab_is_eog(self.vocab, token)) or token == self._im_end
+
+    # -- adapters and contexts ------------------------------------------------------------------
+    def _adapter(self, variant: Variant):
+        """The variant's llama.cpp adapter, exported and loaded on first use (None for the bare base)."""
+        if variant.adapter is None:
+            return None
+        key = f"{variant.adapter.resolve()}@{variant.revision}"
+        if key not in self._adapters:
+            path = gguf_adapter(variant, self.gguf, self.settings)
+            with self.lock:
+                if key not in self._adapters:
+                    adapter = self.lc.llama_adapter_lora_init(self.model, str(path).encode())
+                    if not adapter:
+                        raise TravelbotError(f"llama.cpp could not load adapter {path}; delete it so it is re-exported.")
+                    self._adapters[key] = adapter
+        return self._adapters[key]
+
+    def loaded_adapters(self) -> int:
+        return len(self._adapters)
+
+    @contextmanager
+    def context(self, adapter, n_tokens: int) -> Iterator[LlamaContext]:
+        """Borrow a free context that fits ``n_tokens`` (preferably one with this adapter set), emptied and
+        with the adapter set; a new one is made when none fits (replacing the oldest free one)."""
+        with self._pool_lock:
+            fits = [c for c in self._idle if c.n_ctx >= n_tokens]
+            context = max(fits, key=lambda c: (c.adapter == adapter, -c.n_ctx)) if fits else None
+            if context is not None:
+                self._idle.remove(context)
+            elif self._idle:
+                self._evict(self._idle.pop(0))
+        with self.lock:
+            if context is None:
+                size = min(self.n_ctx_train, -(-n_tokens // CONTEXT_STEP) * CONTEXT_STEP)
+                context = LlamaContext(self.model, size, self.threads)
+            context.start(adapter)
+        try:
+            yield context
+        finally:
+            with self._pool_lock:
+                self._idle.append(context)
+                if len(self._idle) > MAX_IDLE_CONTEXTS:
+                    self._evict(self._idle.pop(0))
+
+    def _evict(self, context: LlamaContext) -> None:
+        with self.lock:
+            context.close()
+
+    # -- generation -----------------------------------------------------------------------------
+    def tokens(
+        self, variant: Variant, messages: list[Message], settings: GenerationSettings, stats: GenerationStats
+    ) -> Iterator[int]:
+        """Yield the answer's token ids (without the stop token); fill ``stats`` as it goes."""
+        adapter = self._adapter(variant)
+        prompt = self.prompt_ids(messages)
+        stats.prompt_tokens = len(prompt)
+        if len(prompt) >= self.n_ctx_train:
+            raise TravelbotError(
+                f"The conversation is {len(prompt)} tokens long; base {self.base.name!r} reads at most "
+                f"{self.n_ctx_train - 1}. Start a new conversation or shorten the message."
+            )
+        budget = min(settings.max_new_tokens, self.n_ctx_train - len(prompt))
+        sampler = Sampler(settings, self.n_vocab, prompt)
+        stats.finish_reason = "length"
+        with self.context(adapter, len(prompt) + budget) as context:
+            step = prompt
+            for _ in range(budget):
+                with self.lock:
+                    context.decode(step)
+                token = sampler(context.logits(self.n_vocab))  # this context's own logits
+                if self.is_stop(token):
+                    stats.finish_reason = "stop"
+                    break
+                stats.completion_tokens += 1
+                yield token
+                sampler.accept(token)
+                step = [token]
+
+    def next_token_logits(self, variant: Variant, messages: list[Message]) -> np.ndarray:
+        """Logits of the first answer token (to compare back-ends and adapters)."""
+        adapter, prompt = self._adapter(variant), self.prompt_ids(messages)
+        with self.context(adapter, len(prompt) + 1) as context, self.lock:
+            context.decode(prompt)
+            return context.logits(self.n_vocab).copy()
+
+    def stream(
+        self, variant: Variant, messages: list[Message], settings: GenerationSettings, stats: GenerationStats
+    ) -> Iterator[str]:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        for token in self.tokens(variant, messages, settings, stats):
+            chunk = decoder.decode(self.piece_bytes(token))
+            if chunk:
+                yield chunk
