@@ -21,6 +21,7 @@ from transformers.generation.logits_process import (
 
 from travelbot.config import Settings
 from travelbot.errors import TravelbotError
+from travelbot.hosting import gpu
 from travelbot.models.generation import GenerationSettings, GenerationStats, Message
 from travelbot.models.loading import check_adapter, load_base
 from travelbot.models.registry import Base, Variant
@@ -118,6 +119,7 @@ class TransformersBackend:
         return self.model(input_ids=input_ids, cache=cache, use_cache=True).logits[:, -1, :]
 
     # -- generation -----------------------------------------------------------------------------
+    @gpu  # ZeroGPU Spaces: a GPU is attached for the call; elsewhere the method itself
     def complete_batch(
         self, variant: Variant, conversations: list[list[Message]], settings: GenerationSettings
     ) -> list[tuple[str, GenerationStats]]:
@@ -199,6 +201,7 @@ class TransformersBackend:
             seen = torch.cat([seen, next_id], dim=1)
             step_input = next_id
 
+    @gpu
     def stream(
         self, variant: Variant, messages: list[Message], settings: GenerationSettings, stats: GenerationStats
     ) -> Iterator[str]:
