@@ -128,6 +128,7 @@ def test_sampling_follows_transformers_processors():
                      GenerationSettings(temperature=1.3, top_k=0, top_p=0.5, repetition_penalty=0.8),
                      GenerationSettings(temperature=2.0, top_k=0, top_p=0.999, repetition_penalty=1.0),
                      GenerationSettings(temperature=1.0, top_k=0, top_p=1.0),
+                     GenerationSettings(temperature=1.0, top_k=700, top_p=0.95),
                      GenerationSettings(temperature=0.0, repetition_penalty=1.5)):
         hf = _processors(settings)(torch.tensor([seen]), torch.tensor(logits)[None])[0]
         sampler = Sampler(settings, logits.size, seen)

@@ -152,21 +152,19 @@ class Sampler:
         """(token ids, probabilities) to draw from after temperature, top-k and top-p (``scores`` is reused)."""
         settings = self.settings
         np.divide(scores, settings.temperature, out=scores)
-        top_k = settings.top_k if settings.top_k > 0 else scores.size
-        if settings.top_p >= 1.0 and top_k >= scores.size:
-            ids = np.arange(scores.size)  # nothing is cut: draw from every token, in any order
-        else:
-            ids = self._best(scores, min(top_k, NUCLEUS_CANDIDATES) if settings.top_p < 1.0 else top_k)
         best = scores.max()
-        if ids.size >= top_k:  # top-k renormalises over the tokens it keeps
+        if 0 < settings.top_k < scores.size:  # top-k keeps k tokens and renormalises over them
+            ids = self._best(scores, settings.top_k)
             total = np.exp(scores[ids] - best).sum()
         else:
+            cut = settings.top_p < 1.0  # the nucleus is almost always among the best few hundred
+            ids = self._best(scores, NUCLEUS_CANDIDATES) if cut else np.arange(scores.size)
             total = np.exp(np.subtract(scores, best, out=self.work), out=self.work).sum()
         probs = np.exp(scores[ids] - best) / total
         if settings.top_p < 1.0:
             cumulative = np.cumsum(probs)
-            if cumulative[-1] < settings.top_p and ids.size < top_k:  # the nucleus is wider: take every token
-                ids = self._best(scores, top_k)
+            if cumulative[-1] < settings.top_p and not 0 < settings.top_k < scores.size:
+                ids = self._best(scores, scores.size)  # a wider nucleus: sort every token
                 probs = np.exp(scores[ids] - best) / total
                 cumulative = np.cumsum(probs)
             keep = int(np.searchsorted(cumulative, settings.top_p, side="left")) + 1
