@@ -66,7 +66,7 @@ def gpu(function: F) -> F:
 # ---------------------------------------------------------------- mirroring to a Hub dataset
 
 
-def export_feedback(folder: Path, settings: Settings | None = None) -> dict[str, int]:
+def export_feedback(folder: Path) -> dict[str, int]:
     """Write the store's votes (FastChat battle rows) and ratings as JSONL into ``folder``."""
     from travelbot.feedback.ratings import rating_rows
     from travelbot.feedback.votes import export_votes
@@ -92,7 +92,7 @@ def mirror_feedback(settings: Settings | None = None, api: Any = None) -> dict[s
 
         api = HfApi(token=settings.hf_token)
     with tempfile.TemporaryDirectory() as tmp:
-        counts = export_feedback(Path(tmp), settings)
+        counts = export_feedback(Path(tmp))
         try:
             api.create_repo(settings.mirror_repo, repo_type="dataset", private=True, exist_ok=True)
             api.upload_folder(repo_id=settings.mirror_repo, repo_type="dataset", folder_path=tmp,

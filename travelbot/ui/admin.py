@@ -53,9 +53,7 @@ def admin_only(handler: Callable[..., Any]) -> Callable[..., Any]:
         def wrapper(*args: Any) -> Any:
             return handler(*check(args))
 
-    wrapper.__signature__ = signature.replace(parameters=[p.replace(default=inspect.Parameter.empty)
-                                                          if p.default is not inspect.Parameter.empty else p
-                                                          for p in positional] + [profile])
+    wrapper.__signature__ = signature.replace(parameters=[*positional, profile])
     try:
         hints = typing.get_type_hints(handler)
     except (NameError, TypeError):
