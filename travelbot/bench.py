@@ -122,6 +122,17 @@ def llamacpp_reference(variant: Variant, max_new_tokens: int, threads: int) -> d
     }
 
 
+def _llama_cpp_build(backend) -> dict[str, Any]:
+    """How the installed llama.cpp schedules its threads (both change the speed of LoRA variants most)."""
+    from travelbot.models.llamacpp_threads import uses_openmp
+
+    try:
+        openmp = uses_openmp()
+    except ImportError:
+        return {}
+    return {"llama_cpp_openmp": openmp, "persistent_threadpool": getattr(backend, "threadpool", None) is not None}
+
+
 def _best_reference(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
     """The better of two reference runs (one before, one after the variants: the machine's noise is shared)."""
     if "error" in first:
@@ -253,6 +264,7 @@ def bench_chat(
         "backend": type(backend).__name__,
         "device": getattr(backend, "device", "?"),
         "threads": threads,
+        **_llama_cpp_build(backend),
         "reference": reference,
         "variants": rows,
         "adapters_loaded": len(adapters) + len(extra),

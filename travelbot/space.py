@@ -59,10 +59,11 @@ def pinned_gradio() -> str | None:
 
 
 def read_requirements(path: Path) -> list[str]:
-    """Requirement lines of a requirements file (no comments, options or blank lines)."""
+    """Requirement lines of a requirements file (no comments, options or blank lines; a requirement's own
+    options, such as ``--config-settings``, are dropped)."""
     lines = []
     for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.split("#", 1)[0].strip()
+        line = line.split("#", 1)[0].split(" --", 1)[0].strip()
         if line and not line.startswith("-"):
             lines.append(line)
     return lines

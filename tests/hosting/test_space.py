@@ -38,6 +38,10 @@ def test_requirements_name_every_dependency_and_a_cpu_torch(built: Path) -> None
     assert len(declared_requirements()) >= 20
     assert "torch==2.13.0" in requirements  # a bare range would pull the newest CUDA build
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in (built / "requirements.txt").read_text()
+    # llama.cpp is built without OpenMP, as `make` builds it; the option is not part of the requirement
+    assert "llama-cpp-python==0.3.36" in requirements
+    assert "llama-cpp-python==0.3.36 --config-settings=cmake.args=-DGGML_OPENMP=OFF" in (
+        built / "requirements.txt").read_text()
 
 
 def test_check_names_each_problem(built: Path, tmp_path: Path) -> None:

@@ -30,6 +30,9 @@ def test_requirements_install_into_a_clean_venv_and_app_py_serves(tmp_path: Path
     torch_version = subprocess.run([str(python), "-c", "import torch; print(torch.__version__)"],
                                    capture_output=True, text=True, check=True).stdout.strip()
     assert torch_version.startswith("2.13.0")  # the pinned CPU-friendly build, not a newer CUDA one
+    system = subprocess.run([str(python), "-c", "import llama_cpp; print(llama_cpp.llama_print_system_info())"],
+                            capture_output=True, text=True, check=True).stdout
+    assert "AVX2 = 1" in system and "OPENMP = 1" not in system  # built here, with the requirement's options
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRAVELBOT_", "PYTHONPATH"))}

@@ -48,6 +48,8 @@ def test_exported_adapter_has_the_names_shapes_and_metadata_llama_cpp_reads(tmp_
     # r=8, lora_alpha=16 in the fixture; stored with the rank padded to 16 and alpha scaled to keep alpha / r
     assert reader.fields["adapter.lora.alpha"].contents() == 32.0
     tensors = {t.name: tuple(int(d) for d in t.shape) for t in reader.tensors}
+    # F32 even though the fixture adapter is stored in F16: llama.cpp rounds activations to the adapter's type
+    assert {t.tensor_type.name for t in reader.tensors} == {"F32"}
     modules = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
     assert set(tensors) == {f"blk.{i}.{m}.weight.lora_{s}" for i in range(30) for m in modules for s in "ab"}
     base = base_layout(gguf_location(base_variant.base)).shapes
@@ -205,6 +207,27 @@ def test_greedy_answer_does_not_depend_on_earlier_requests(fast, registry, base_
     list(fast.tokens(base_variant, longer, GREEDY, GenerationStats()))  # same prefix, then more
     list(fast.tokens(registry.variant("smollm2-qlora"), _messages(base_variant), GREEDY, GenerationStats()))
     assert list(fast.tokens(base_variant, _messages(base_variant), GREEDY, GenerationStats())) == first
+
+
+def test_the_thread_pool_changes_speed_not_logits(fast, registry, base_variant, adapter_dir):
+    """Contexts on the base's persistent thread pool compute exactly what llama.cpp's default threads do."""
+    from travelbot.models.llamacpp_backend import LlamaContext
+
+    assert fast.threadpool is not None  # the installed llama.cpp exports the pool functions
+    prompt = fast.prompt_ids(_messages(base_variant))
+    for variant in (base_variant, registry.variant("test-lora")):
+        logits = []
+        for pool in (fast.threadpool, None):
+            context = LlamaContext(fast.model, 1024, fast.threads, pool)
+            try:
+                with fast.lock:
+                    context.start(fast._adapter(variant))
+                    context.decode(prompt)
+                    context.decode([int(context.logits(fast.n_vocab).argmax())])
+                    logits.append(context.logits(fast.n_vocab).copy())
+            finally:
+                context.close()
+        assert np.array_equal(logits[0], logits[1]), variant.name
 
 
 def test_seeded_sampling_repeats(fast, base_variant):

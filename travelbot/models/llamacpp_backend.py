@@ -25,6 +25,7 @@ from travelbot.config import Settings
 from travelbot.errors import TravelbotError
 from travelbot.models.generation import GenerationSettings, GenerationStats, Message
 from travelbot.models.gguf_export import gguf_adapter
+from travelbot.models.llamacpp_threads import attach, new_threadpool
 from travelbot.models.loading import gguf_location
 from travelbot.models.registry import Base, Variant
 
@@ -65,7 +66,7 @@ def _llama():
 class LlamaContext:
     """A llama.cpp context (KV cache + compute buffers) with at most one LoRA adapter set on it."""
 
-    def __init__(self, model, n_ctx: int, threads: int) -> None:
+    def __init__(self, model, n_ctx: int, threads: int, threadpool: int | None = None) -> None:
         lc = _llama()
         params = lc.llama_context_default_params()
         params.n_ctx = n_ctx
@@ -76,6 +77,7 @@ class LlamaContext:
         self.ctx = lc.llama_init_from_model(model, params)
         if not self.ctx:
             raise TravelbotError(f"llama.cpp could not make a {n_ctx}-token context; free some memory.")
+        attach(self.ctx, threadpool)
         self.adapter = None
 
     def start(self, adapter) -> None:
@@ -198,6 +200,7 @@ class LlamaCppBackend:
         self.n_vocab = lc.llama_vocab_n_tokens(self.vocab)
         self.n_ctx_train = lc.llama_model_n_ctx_train(self.model)
         self.threads = cpu_threads()
+        self.threadpool = new_threadpool(self.threads)  # shared by this base's contexts, which decode under self.lock
         self.device = "cpu"
         self.lock = threading.Lock()
         self._pool_lock = threading.Lock()
@@ -275,7 +278,7 @@ class LlamaCppBackend:
         with self.lock:
             if context is None:
                 size = min(self.n_ctx_train, -(-n_tokens // CONTEXT_STEP) * CONTEXT_STEP)
-                context = LlamaContext(self.model, size, self.threads)
+                context = LlamaContext(self.model, size, self.threads, self.threadpool)
             context.start(adapter)
         try:
             yield context
