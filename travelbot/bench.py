@@ -257,8 +257,10 @@ def bench_chat(
         rss_all = _rss_mb()
     reference = _best_reference(reference, llamacpp_reference(base_variant, max_new_tokens, threads))
     for row in rows:
-        speed = reference.get("decode_tokens_per_s")
+        speed, read = reference.get("decode_tokens_per_s"), reference.get("prompt_read_s")
         row["decode_vs_reference"] = round(row["decode_tokens_per_s"] / speed, 3) if speed else None
+        # time to first token over llama.cpp's own time to read the same prompt (1.0 = no overhead)
+        row["ttft_vs_reference_prompt_read"] = round(row["ttft_s"] / read, 3) if read else None
     figures: dict[str, Any] = {
         "base": base_name,
         "backend": type(backend).__name__,
