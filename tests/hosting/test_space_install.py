@@ -23,9 +23,11 @@ def test_requirements_install_into_a_clean_venv_and_app_py_serves(tmp_path: Path
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
-    # --retries 0: an index that cannot be reached (the PyTorch CPU index, offline here) fails fast
-    installed = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--retries", "0", "-r",
-                                str(folder / "requirements.txt")], capture_output=True, text=True, timeout=2000)
+    # --retries 0: an index that cannot be reached (the PyTorch CPU index, offline here) fails fast;
+    # --no-cache-dir as on the Hub: pip's wheel cache ignores build options, so a llama.cpp wheel built
+    # earlier with other options would be reused
+    installed = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-cache-dir", "--retries", "0",
+                                "-r", str(folder / "requirements.txt")], capture_output=True, text=True, timeout=2000)
     assert installed.returncode == 0, installed.stderr[-3000:]
     torch_version = subprocess.run([str(python), "-c", "import torch; print(torch.__version__)"],
                                    capture_output=True, text=True, check=True).stdout.strip()
