@@ -4,7 +4,7 @@ Without one, llama.cpp starts and joins its worker threads on every decoding ste
 without OpenMP) or hands the step to OpenMP, whose barriers cost several microseconds per graph node;
 a LoRA variant adds four nodes per adapted matrix, so on a small model both costs show. One pool per
 base, attached to each of its contexts, keeps the workers alive between steps (they poll briefly,
-then sleep). llama-cpp-python does not bind these functions, so they are declared here; where the
+then sleep); like the base it serves, it lives as long as the process. llama-cpp-python does not bind these functions, so they are declared here; where the
 library lacks them, contexts keep llama.cpp's default and nothing else changes.
 """
 
@@ -43,8 +43,6 @@ def _libraries():
         base.ggml_threadpool_params_init.restype = None
         cpu.ggml_threadpool_new.argtypes = [ctypes.POINTER(ThreadpoolParams)]
         cpu.ggml_threadpool_new.restype = ctypes.c_void_p
-        cpu.ggml_threadpool_free.argtypes = [ctypes.c_void_p]
-        cpu.ggml_threadpool_free.restype = None
         llama.llama_attach_threadpool.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
         llama.llama_attach_threadpool.restype = None
     except (OSError, AttributeError):  # another build layout, or an older llama.cpp
@@ -72,12 +70,6 @@ def attach(context, threadpool: int | None) -> None:
     libraries = _libraries()
     if threadpool is not None and libraries is not None:
         libraries[2].llama_attach_threadpool(ctypes.cast(context, ctypes.c_void_p), threadpool, threadpool)
-
-
-def free_threadpool(threadpool: int | None) -> None:
-    libraries = _libraries()
-    if threadpool is not None and libraries is not None:
-        libraries[1].ggml_threadpool_free(threadpool)
 
 
 def uses_openmp() -> bool:
