@@ -216,12 +216,12 @@ def test_the_thread_pool_changes_speed_not_logits(fast, registry, base_variant, 
     assert fast.threadpool is not None  # the installed llama.cpp exports the pool functions
     prompt = fast.prompt_ids(_messages(base_variant))
     for variant in (base_variant, registry.variant("test-lora")):
-        logits = []
+        adapter, logits = fast._adapter(variant), []  # loading an adapter takes the lock itself
         for pool in (fast.threadpool, None):
             context = LlamaContext(fast.model, 1024, fast.threads, pool)
             try:
                 with fast.lock:
-                    context.start(fast._adapter(variant))
+                    context.start(adapter)
                     context.decode(prompt)
                     context.decode([int(context.logits(fast.n_vocab).argmax())])
                     logits.append(context.logits(fast.n_vocab).copy())
