@@ -109,8 +109,19 @@ def check_space(folder: Path) -> list[str]:
     return problems
 
 
-def build_space(out: Path, *, replace: bool = False) -> Path:
-    """Assemble a ready-to-push Space folder at ``out`` and check it."""
+def _refuse_to_replace(out: Path, settings: Settings) -> None:
+    """Never delete the checkout, the home folder or the data home (nor a folder holding one), even via a symlink."""
+    target = out.resolve()
+    for kept, what in ((ROOT, "the travelbot checkout"), (Path.home(), "your home folder"),
+                       (settings.home, "travelbot's data home (TRAVELBOT_HOME)")):
+        kept = Path(kept).resolve()
+        if target == kept or target in kept.parents:
+            raise TravelbotError(f"Refusing to replace {out}: deleting it would delete {what} ({kept}); "
+                                 "choose a new or empty folder for the Space.")
+
+
+def build_space(out: Path, *, replace: bool = False, settings: Settings | None = None) -> Path:
+    """Assemble a ready-to-push Space folder at ``out`` and check it (``replace`` deletes what is there first)."""
     out = Path(out)
     sources = {"app.py": ROOT / "app.py", "travelbot": ROOT / "travelbot", "assets": ROOT / "assets",
                "README.md": ROOT / "spaces" / "README.md", "requirements.txt": ROOT / "spaces" / "requirements.txt"}
@@ -121,6 +132,7 @@ def build_space(out: Path, *, replace: bool = False) -> Path:
     if out.exists() and any(out.iterdir()):
         if not replace:
             raise TravelbotError(f"{out} is not empty; choose another folder or pass --replace.")
+        _refuse_to_replace(out, settings or get_settings())
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     for name, source in sources.items():

@@ -70,6 +70,31 @@ def test_build_refuses_a_folder_with_something_in_it(tmp_path: Path) -> None:
     assert check_space(build_space(tmp_path, replace=True)) == []
 
 
+def test_replace_refuses_the_checkout_the_home_folder_and_the_data_home(tmp_path: Path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from travelbot.cli import main
+    from travelbot.config import get_settings
+    from travelbot.space import ROOT
+
+    deleted: list[str] = []  # a regression must fail the test, not delete the checkout
+    monkeypatch.setattr("travelbot.space.shutil.rmtree", lambda path, *a, **k: deleted.append(str(path)))
+    fake_home = tmp_path / "users" / "mo"
+    (fake_home / "notes").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(fake_home))
+    (tmp_path / "link").symlink_to(ROOT)
+    data_home = get_settings().home
+    data_home.mkdir(parents=True, exist_ok=True)
+    (data_home / "keep.txt").write_text("votes")
+    kept = [ROOT, ROOT.parent, Path("/"), tmp_path / "link", fake_home, tmp_path / "users", data_home]
+    for folder in kept:
+        with pytest.raises(TravelbotError, match=r"Refusing to replace .*: deleting it would delete"):
+            build_space(folder, replace=True)
+    result = CliRunner().invoke(main, ["space", "build", str(tmp_path / "link"), "--replace"])
+    assert result.exit_code != 0 and "deleting it would delete the travelbot checkout" in result.output
+    assert deleted == [] and (ROOT / "app.py").is_file() and (data_home / "keep.txt").is_file()
+
+
 def test_deploy_pushes_every_file_to_the_hub(built: Path) -> None:
     from travelbot.space import deploy_space
 
