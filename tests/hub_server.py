@@ -1,5 +1,6 @@
 """A Hugging Face Hub on loopback, speaking the part of its HTTP API that ``huggingface_hub`` uses to
-create a repo and upload a folder (create, validate-yaml, preupload, commit with inline base64 files).
+create a repo, read a dataset's info and upload a folder (create, validate-yaml, preupload, commit with
+inline base64 files).
 
 Point ``HfApi(endpoint=hub.url, token=...)`` at it; ``hub.repos[(type, id)]`` holds what was pushed.
 """
@@ -22,6 +23,11 @@ class Repo:
     files: dict[str, bytes] = field(default_factory=dict)
     commits: list[str] = field(default_factory=list)
 
+    @property
+    def private(self) -> bool:
+        """As the Hub decides: private only when asked (a repo is public by default)."""
+        return self.options.get("private") is True or self.options.get("visibility") == "private"
+
 
 class HubServer:
     def __init__(self, token: str = "hf_test") -> None:
@@ -35,17 +41,25 @@ class HubServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def reply(self, status: int, body: dict[str, Any]) -> None:
+            def reply(self, status: int, body: dict[str, Any], error_code: str | None = None) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                if error_code:  # huggingface_hub picks its exception by this header
+                    self.send_header("X-Error-Code", error_code)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
 
             def do_GET(self) -> None:  # noqa: N802
                 hub.requests.append(("GET", self.path))
-                self.reply(404, {"error": "Repository Not Found"})
+                parts = self.path.split("?")[0].strip("/").split("/")
+                if parts[:2] == ["api", "datasets"] and len(parts) in (4, 6):  # dataset info, optionally at a revision
+                    repo_id = f"{parts[2]}/{parts[3]}"
+                    repo = hub.repos.get(("dataset", repo_id))
+                    if repo is not None:
+                        return self.reply(200, {"id": repo_id, "private": repo.private, "sha": f"{len(repo.commits):040x}"})
+                self.reply(404, {"error": "Repository Not Found"}, error_code="RepoNotFound")
 
             def do_POST(self) -> None:  # noqa: N802
                 data = self.rfile.read(int(self.headers.get("Content-Length", 0)))

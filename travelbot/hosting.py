@@ -83,7 +83,10 @@ def export_feedback(folder: Path) -> dict[str, int]:
 
 
 def mirror_feedback(settings: Settings | None = None, api: Any = None) -> dict[str, int]:
-    """Copy votes and ratings to the dataset repo ``TRAVELBOT_MIRROR_REPO`` (created private if missing)."""
+    """Copy votes and ratings to the dataset repo ``TRAVELBOT_MIRROR_REPO`` (created private if missing;
+    refused if it exists and is public)."""
+    from huggingface_hub.errors import RepositoryNotFoundError
+
     settings = settings or get_settings()
     if not settings.mirror_repo:
         raise TravelbotError("Set TRAVELBOT_MIRROR_REPO to a Hub dataset repo (user/name) to mirror votes and ratings.")
@@ -94,9 +97,19 @@ def mirror_feedback(settings: Settings | None = None, api: Any = None) -> dict[s
     with tempfile.TemporaryDirectory() as tmp:
         counts = export_feedback(Path(tmp))
         try:
+            try:
+                public = not api.repo_info(settings.mirror_repo, repo_type="dataset").private
+            except RepositoryNotFoundError:
+                public = False  # created private below
+            if public:
+                raise TravelbotError(f"The dataset {settings.mirror_repo} is public, and votes and ratings hold voter "
+                                     "ids and conversations: make it private on the Hub, or set TRAVELBOT_MIRROR_REPO "
+                                     "to another repo.")
             api.create_repo(settings.mirror_repo, repo_type="dataset", private=True, exist_ok=True)
             api.upload_folder(repo_id=settings.mirror_repo, repo_type="dataset", folder_path=tmp,
                               commit_message=f"travelbot feedback: {counts['votes']} votes, {counts['ratings']} ratings")
+        except TravelbotError:
+            raise
         except Exception as exc:  # the Hub's errors vary: network, auth, quota
             raise TravelbotError(f"Could not copy votes and ratings to {settings.mirror_repo} "
                                  f"({type(exc).__name__}: {exc}); check HF_TOKEN has write access.") from exc

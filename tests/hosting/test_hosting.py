@@ -161,3 +161,19 @@ def test_mirror_copies_votes_and_ratings_to_a_dataset(store, monkeypatch) -> Non
             mirror_feedback(settings, api=HfApi(endpoint=hub.url, token="hf_test"))
     with pytest.raises(TravelbotError, match="Set TRAVELBOT_MIRROR_REPO"):
         mirror_feedback(replace(settings, mirror_repo=None))
+
+
+def test_mirror_refuses_a_public_dataset() -> None:
+    from tests.hub_server import Repo
+
+    settings = replace(get_settings(), mirror_repo="team/open-votes")
+    with HubServer() as hub:
+        repo = hub.repos[("dataset", "team/open-votes")] = Repo({"name": "open-votes", "type": "dataset"})
+        api = HfApi(endpoint=hub.url, token="hf_test")
+        with pytest.raises(TravelbotError, match="The dataset team/open-votes is public, and votes and ratings hold "
+                                                 "voter ids and conversations: make it private"):
+            mirror_feedback(settings, api=api)
+        assert repo.files == {} and repo.commits == [] and [m for m, _ in hub.requests] == ["GET"]
+        repo.options["private"] = True  # made private on the Hub: mirroring goes ahead
+        mirror_feedback(settings, api=api)
+        assert set(repo.files) == {"votes.jsonl", "ratings.jsonl"} and len(repo.commits) == 1
