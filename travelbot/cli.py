@@ -492,9 +492,10 @@ def evaluate_command(variants: str | None, metrics: str, split: str, limit: int 
     from pathlib import Path
 
     from travelbot.evaluation.results import run_results
-    from travelbot.evaluation.run import EvalConfig, evaluate
+    from travelbot.evaluation.run import EvalConfig, evaluate, reconcile_runs
     from travelbot.models import get_registry
 
+    reconcile_runs()  # a run whose process died reads as failed, not running forever
     if show_run is None:
         names = [v.strip() for v in variants.split(",") if v.strip()] if variants else list(get_registry().variants())
         config = EvalConfig(names, [m.strip() for m in metrics.split(",") if m.strip()], split, limit,

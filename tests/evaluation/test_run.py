@@ -108,3 +108,51 @@ def test_ragas_scores_a_run_through_the_same_judge_endpoint(store: Store) -> Non
     assert all(raft[m]["value"] is not None for m in ("faithfulness", "context_recall", "answer_correctness"))
     assert base["faithfulness"]["missing"] == "no retrieved contexts"  # the base variant reads no passages
     assert base["answer_relevancy"]["value"] is not None
+
+
+def test_reconcile_fails_runs_whose_process_is_gone_and_leaves_a_live_one(store: Store) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import threading
+
+    from sqlalchemy import insert
+
+    from travelbot.evaluation.run import STOPPED, reconcile_runs, request_stop
+    from travelbot.schema import _now, eval_runs
+
+    def running(owner: dict | None) -> int:
+        with store.transaction(write=True) as conn:
+            return int(conn.execute(insert(eval_runs).values(
+                status="running", variants=["smollm2-135m"], split="dev", scorers=["length"], settings={},
+                progress={"owner": owner} if owner else None, created_at=_now())).inserted_primary_key[0])
+
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host = socket.gethostname()
+    dead = running({"host": host, "pid": int(ended.stdout)})
+    orphan = running({"host": host, "pid": os.getpid()})  # this process, but not a run it is doing
+    earlier_container = running({"host": "a-restarted-space", "pid": 7})  # one SQLite file, one machine
+    unrecorded = running(None)  # started before runs recorded their process
+
+    started: list[int] = []
+    began, release = threading.Event(), threading.Event()  # a real run of this process, held at its start
+    hold = lambda run_id: (started.append(run_id), began.set(), release.wait())  # noqa: E731
+    live = threading.Thread(target=evaluate, args=(EvalConfig(["smollm2-135m"], ["length"], limit=1),),
+                            kwargs={"store": store, "on_start": hold})
+    live.start()
+    try:
+        assert began.wait(120), "the run did not start"
+        assert sorted(reconcile_runs(store)) == [dead, orphan, earlier_container, unrecorded]
+        assert reconcile_runs(store) == []
+        with store.transaction() as conn:
+            rows = {r.id: r for r in conn.execute(eval_runs.select())}
+        for run_id in (dead, orphan, earlier_container, unrecorded):
+            assert rows[run_id].status == "failed" and rows[run_id].error == STOPPED and rows[run_id].finished_at
+        assert rows[started[0]].status == "running" and rows[started[0]].error is None
+        assert rows[started[0]].progress["owner"] == {"host": host, "pid": os.getpid()}
+        assert request_stop(started[0])
+    finally:
+        release.set()
+        live.join(60)
+    assert run_results(started[0], store).run["status"] == "cancelled"

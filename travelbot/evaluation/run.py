@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import psutil
 from sqlalchemy import insert, select, update
 
 from travelbot.config import Settings, get_settings
@@ -32,6 +35,8 @@ LEXICAL = ("bleu", "rouge", "meteor", "bertscore", "semantic", "length")
 LLM_SCORERS = ("ragas", "judge", "pairwise")  # need a judge endpoint
 SCORER_NAMES = (*LEXICAL, *LLM_SCORERS)
 SPLITS = ("dev", "test", "all")
+STOPPED = ("The process running this evaluation stopped before it finished (a server restart or a killed command); "
+           "answers and scores computed so far are kept, and running it again computes only what is missing.")
 
 
 @dataclass
@@ -223,14 +228,15 @@ def evaluate(config: EvalConfig, *, store: Store | None = None, settings: Settin
 
         judge = Judge(JudgeEndpoint.from_settings(settings))
     generation = {**DEFAULT_SETTINGS, "max_new_tokens": settings.max_new_tokens, **config.settings}
+    owner = _this_process()
     with store.transaction(write=True) as conn:
         run_id = int(conn.execute(insert(eval_runs).values(
             status="running", variants=[v.name for v in variants], split=config.split, question_limit=config.limit,
-            scorers=list(config.metrics), settings=generation,
+            scorers=list(config.metrics), settings=generation, progress={"owner": owner},
             judge={"model": judge.endpoint.model, "base_url": judge.endpoint.base_url} if judge else None,
             created_at=_now())).inserted_primary_key[0])
+        stop_event = _stop_flags[run_id] = threading.Event()  # live before the row is visible, for reconcile_runs
     status, error = "failed", None
-    stop_event = _stop_flags.setdefault(run_id, threading.Event())
     outer_progress, outer_stop = progress, should_stop
     last = [0.0]
 
@@ -240,7 +246,7 @@ def evaluate(config: EvalConfig, *, store: Store | None = None, settings: Settin
             last[0] = now
             with store.transaction(write=True) as conn:
                 conn.execute(update(eval_runs).where(eval_runs.c.id == run_id).values(
-                    progress={"done": done, "total": total, "what": what}))
+                    progress={"owner": owner, "done": done, "total": total, "what": what}))
         if outer_progress:
             outer_progress(done, total, what)
 
@@ -278,14 +284,57 @@ def evaluate(config: EvalConfig, *, store: Store | None = None, settings: Settin
         error = f"{type(exc).__name__}: {exc}"
         raise
     finally:
-        _stop_flags.pop(run_id, None)
+        try:
+            with store.transaction(write=True) as conn:
+                conn.execute(update(eval_runs).where(eval_runs.c.id == run_id).values(
+                    status=status, error=error, finished_at=_now(),
+                    usage=_usage_dict(judge.usage) if judge else None))
+        finally:  # only once its row is final, so reconcile_runs never takes it for abandoned
+            _stop_flags.pop(run_id, None)
+
+
+_stop_flags: dict[int, threading.Event] = {}  # the runs going on in this process
+
+
+def _this_process() -> dict[str, Any]:
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def _gone(run_id: int, owner: dict[str, Any] | None, created_at: Any, sqlite: bool) -> bool:
+    """Whether the process that ran this run has ended (a run of another machine's process counts as alive,
+    except on a SQLite file: only this machine writes it, so another host name is an earlier container)."""
+    if not owner:  # started before runs recorded their process
+        return True
+    if owner.get("host") != socket.gethostname():
+        return sqlite
+    if owner.get("pid") == os.getpid():
+        return run_id not in _stop_flags
+    try:
+        proc = psutil.Process(owner["pid"])
+        # a process created after the run is not its owner: the pid was reused
+        return proc.status() == psutil.STATUS_ZOMBIE or proc.create_time() > created_at.timestamp() + 2
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.AccessDenied:  # alive, another user's: leave its run alone
+        return False
+
+
+def reconcile_runs(store: Store | None = None) -> list[int]:
+    """Mark failed every "running" run whose process is gone (kept answers and scores are untouched);
+    returns their ids. Call it when a server or the CLI starts."""
+    store = store or get_store()
+    with store.transaction() as conn:
+        running = conn.execute(select(eval_runs.c.id, eval_runs.c.progress, eval_runs.c.created_at).where(
+            eval_runs.c.status == "running")).all()
+    sqlite = store.engine.dialect.name == "sqlite"
+    gone = [run_id for run_id, progress, created in running
+            if _gone(run_id, (progress or {}).get("owner"), created, sqlite)]
+    if gone:
         with store.transaction(write=True) as conn:
-            conn.execute(update(eval_runs).where(eval_runs.c.id == run_id).values(
-                status=status, error=error, finished_at=_now(),
-                usage=_usage_dict(judge.usage) if judge else None))
-
-
-_stop_flags: dict[int, threading.Event] = {}
+            conn.execute(update(eval_runs).where(eval_runs.c.id.in_(gone), eval_runs.c.status == "running").values(
+                status="failed", error=STOPPED, finished_at=_now()))
+        log.warning("Evaluation runs %s were left running by a process that is gone; marked failed.", gone)
+    return gone
 
 
 def request_stop(run_id: int) -> bool:
