@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import uuid
@@ -294,3 +295,32 @@ def test_unwritable_sqlite_location_is_a_travelbot_error(tmp_path) -> None:
     blocker.write_text("not a folder")
     with pytest.raises(TravelbotError, match="Cannot use the database"):
         Store(f"sqlite:///{blocker / 'sub' / 'travelbot.db'}")
+
+
+def test_a_full_disk_says_so_and_keeps_what_is_stored(tmp_path) -> None:
+    from sqlalchemy import event
+
+    url = f"sqlite:///{tmp_path / 'travelbot.db'}"
+    store = Store(url)
+    conversation = store.new_conversation()
+    store.log_turn(make_turn(conversation, 0))
+    with store.transaction() as conn:
+        pages = conn.exec_driver_sql("PRAGMA page_count").scalar()
+
+    def no_room(dbapi_conn, _record) -> None:  # the file may not grow: SQLite answers SQLITE_FULL, as on a full disk
+        dbapi_conn.execute(f"PRAGMA max_page_count = {pages}")
+
+    event.listen(store.engine, "connect", no_room)
+    store.engine.dispose()
+    with pytest.raises(TravelbotError) as caught:
+        store.log_turn(make_turn(conversation, 1, answer="long " * 200_000))
+    assert str(caught.value) == (
+        f"Cannot use the database {url} (database or disk is full); the disk holding it is full: free some space "
+        "there, or move TRAVELBOT_HOME (or TRAVELBOT_DB_URL) to a disk with room; nothing already stored is lost.")
+    assert [t.turn_index for t in store.turns(conversation)] == [0]
+    store.close()
+    reopened = Store(url)
+    assert [t.answer for t in reopened.turns(conversation)] == [make_turn(conversation, 0).answer]
+    reopened.close()
+    no_space = store_module._database_error(url, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+    assert "the disk holding it is full" in str(no_space)

@@ -8,8 +8,10 @@ recorded in ``_migrations``, so an old database upgrades in place. People's inpu
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import re
+import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -84,10 +86,21 @@ def _mask(url: str) -> tuple[str, str | None]:
         return url[: colon + 1] + "***" + url[at:], url[colon + 1 : at] or None
 
 
+def _sqlstate(err: BaseException) -> str | None:
+    orig = getattr(err, "orig", None)
+    return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+
+
 def _denied(err: BaseException) -> bool:
     """PostgreSQL's insufficient_privilege (e.g. no CREATE on schema public, the default since 15)."""
-    orig = getattr(err, "orig", None)
-    return (getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)) == "42501"
+    return _sqlstate(err) == "42501"
+
+
+def _disk_full(err: BaseException) -> bool:
+    """SQLite's SQLITE_FULL, PostgreSQL's disk_full (53100) or the system's ENOSPC."""
+    orig = getattr(err, "orig", None) or err
+    return (((getattr(orig, "sqlite_errorcode", None) or 0) & 0xFF) == sqlite3.SQLITE_FULL
+            or _sqlstate(err) == "53100" or getattr(orig, "errno", None) == errno.ENOSPC)
 
 
 def _database_error(url: str, err: BaseException) -> TravelbotError:
@@ -97,7 +110,10 @@ def _database_error(url: str, err: BaseException) -> TravelbotError:
     reason = lines[0].strip() if lines else type(err).__name__
     if password:  # drivers may echo it; match it as a whole token so "b" does not garble "MySQLdb"
         reason = re.sub(rf"(?<![A-Za-z0-9]){re.escape(password)}(?![A-Za-z0-9])", "***", reason)
-    if isinstance(err, exc.ArgumentError):
+    if _disk_full(err):
+        hint = ("the disk holding it is full: free some space there, or move TRAVELBOT_HOME (or TRAVELBOT_DB_URL) "
+                "to a disk with room; nothing already stored is lost")
+    elif isinstance(err, exc.ArgumentError):
         hint = ("check the spelling of TRAVELBOT_DB_URL, e.g. sqlite:///path/to/travelbot.db or "
                 "postgresql+psycopg://user:password@host:5432/dbname")
     elif isinstance(err, ImportError):
