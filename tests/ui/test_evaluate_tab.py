@@ -27,16 +27,21 @@ def client() -> Iterator[object]:
         set_settings(previous)
 
 
-def test_run_follow_and_drill_down(client) -> None:
-    status, _ = client.predict(variants=["smollm2-135m", "smollm2-135m-precise"], split="dev",
-                               scorers=["bleu", "rouge", "length"], limit=2, max_new_tokens=16, judge_model="",
-                               judge_base_url="", judge_key="", api_name="/evaluate")
+def finished_run(client, variants: list[str], scorers: list[str], limit: int) -> dict:
+    """Start a run through the tab and wait for it to end; its row."""
+    status, _ = client.predict(variants=variants, split="dev", scorers=scorers, limit=limit, max_new_tokens=16,
+                               judge_model="", judge_base_url="", judge_key="", api_name="/evaluate")
     assert status.startswith("Run ") and status.endswith("started.")
     run_id = int(status.split()[1])
     deadline = time.time() + 300
     while time.time() < deadline and next(r for r in runs() if r["id"] == run_id)["status"] == "running":
         time.sleep(1)
-    run = next(r for r in runs() if r["id"] == run_id)
+    return next(r for r in runs() if r["id"] == run_id)
+
+
+def test_run_follow_and_drill_down(client) -> None:
+    run = finished_run(client, ["smollm2-135m", "smollm2-135m-precise"], ["bleu", "rouge", "length"], limit=2)
+    run_id = run["id"]
     assert run["status"] == "succeeded" and run["progress"]["done"] == run["progress"]["total"]
 
     metrics, pairs, plot, question, csv_file, jsonl_file, note = client.predict(
@@ -58,3 +63,23 @@ def test_errors_are_sentences(client) -> None:
     status, _ = client.predict(variants=["smollm2-135m"], split="dev", scorers=["judge"], limit=1, max_new_tokens=16,
                                judge_model="", judge_base_url="", judge_key="", api_name="/evaluate")
     assert "TRAVELBOT_JUDGE_MODEL" in status
+
+
+
+def test_downloads_do_not_pile_up_in_the_temp_folder(client) -> None:
+    import tempfile
+    from pathlib import Path
+
+    run_id = finished_run(client, ["smollm2-135m"], ["length"], limit=1)["id"]
+    temp = Path(tempfile.gettempdir())
+
+    def exports() -> set[Path]:
+        return {*temp.glob("travelbot-run-*"), *temp.glob("travelbot-exports/*")}
+
+    before = exports()
+    for _ in range(3):
+        *_, csv_file, jsonl_file, note = client.predict(run_id, api_name="/evaluation_results")
+        assert note.startswith(f"Run {run_id}: succeeded")
+        assert open(csv_file, encoding="utf-8").readline().startswith("run_id,variant")
+    assert {p.name for p in exports() - before} <= {f"run-{run_id}.csv", f"run-{run_id}.jsonl"}
+    assert (temp / "travelbot-exports" / f"run-{run_id}.csv").is_file()

@@ -107,10 +107,13 @@ def show(run_id: int | None) -> list:
     pairs = [[p.variant_a, p.variant_b, p.judged, p.wins_a, p.wins_b, p.ties, p.inconsistent, p.missing,
               p.win_rate_a, _interval(p.lower, p.upper)] for p in results.pairs]
     questions = list(dict.fromkeys((a["question_id"], a["question"]) for a in results.answers))
-    folder = Path(tempfile.mkdtemp(prefix=f"travelbot-run-{run_id}-"))
-    csv_path, jsonl_path = folder / f"run-{run_id}.csv", folder / f"run-{run_id}.jsonl"
-    csv_path.write_text(results.to_csv(), encoding="utf-8")
-    jsonl_path.write_text(results.to_jsonl(), encoding="utf-8")
+    folder = Path(tempfile.gettempdir()) / "travelbot-exports"  # one file per run and format, overwritten
+    folder.mkdir(exist_ok=True)
+    csv_path, jsonl_path = folder / f"run-{int(run_id)}.csv", folder / f"run-{int(run_id)}.jsonl"
+    for path, export in ((csv_path, results.to_csv()), (jsonl_path, results.to_jsonl())):
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, delete=False) as partial:
+            partial.write(export)  # then renamed, so a download under way never reads half a file
+        Path(partial.name).replace(path)
     usage = results.run.get("usage") or {}
     note = (f"Run {run_id}: {results.run['status']}, split {results.run['split']}, {len(results.answers)} answers. "
             "Means with 95% bootstrap intervals over questions; missing = scores that could not be computed.")
