@@ -1,8 +1,12 @@
 """Entry point for Hugging Face Spaces and `python app.py`: build the dashboard and serve it."""
 
-from travelbot.config import get_settings
+import sys
+
+from travelbot.errors import TravelbotError
 from travelbot.ui import launch
 
 if __name__ == "__main__":
-    settings = get_settings()
-    launch(host=settings.host, port=settings.port)
+    try:
+        launch()  # on the address the platform asks for (GRADIO_SERVER_NAME/PORT on a Space)
+    except TravelbotError as exc:
+        sys.exit(f"travelbot: {exc}")

@@ -27,12 +27,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def served_app(env: dict[str, str], log_path: Path, timeout: float = 180, cwd: Path | None = None) -> Iterator[str]:
-    """``travelbot serve`` on a free loopback port as a subprocess; yields its URL once it answers."""
-    port = free_port()
+def served_app(env: dict[str, str], log_path: Path, timeout: float = 180, cwd: Path | None = None,
+               command: list[str] | None = None, port: int | None = None) -> Iterator[str]:
+    """``travelbot serve`` (or ``command``, which must listen on ``port``) on a free port as a subprocess;
+    yields its loopback URL once it answers."""
+    port = port or free_port()
+    command = command or [sys.executable, "-m", "travelbot", "serve", "--port", str(port)]
     with open(log_path, "w") as log:
-        server = subprocess.Popen([sys.executable, "-m", "travelbot", "serve", "--port", str(port)],
-                                  stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + timeout
     try:

@@ -31,6 +31,7 @@ class OpenAIServer:
         self.answer = answer
         self.api_key = api_key
         self.requests: list[dict[str, Any]] = []
+        self.authorizations: list[str | None] = []  # the Authorization header of every request
         self.failures: deque[tuple[int, float]] = deque()  # (status, delay seconds) for the next requests
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
@@ -76,6 +77,7 @@ class OpenAIServer:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
                 with server._lock:
                     server.requests.append(body)
+                    server.authorizations.append(self.headers.get("Authorization"))
                     status, delay = server.failures.popleft() if server.failures else (0, 0.0)
                 if server.api_key and self.headers.get("Authorization") != f"Bearer {server.api_key}":
                     self._json(401, {"error": {"message": "Incorrect API key", "type": "invalid_request_error"}})

@@ -69,3 +69,44 @@ def test_bad_history_and_unknown_variant_are_refused(store):
     with pytest.raises(UnknownVariantError):
         reply("no-such-variant", "hello", store=store)
     assert store.count("chat_turns") == 0
+
+
+def test_a_raft_answer_streams_only_its_final_answer(store):
+    from travelbot.data.raft import ANSWER
+
+    answer = reply("smollm2-raft", "Which neighbourhoods are good to stay in Mexico City?", store=store,
+                   temperature=0.0, max_new_tokens=48)
+    shown_while_streaming = []
+    for _ in answer:
+        shown_while_streaming.append((answer.text, answer.streamed_answer))
+    assert any(text.strip() for text, _ in shown_while_streaming)  # the model did write reasoning or an answer
+    for text, shown in shown_while_streaming:
+        if ANSWER not in text:
+            assert shown == ""  # reasoning, quotes and passage titles stay hidden until the final answer
+        else:
+            assert shown == text.rpartition(ANSWER)[2].strip()
+    assert answer.streamed_answer == answer.answer  # once done, what every face shows
+
+
+def test_limits_on_what_a_visitor_may_send():
+    from travelbot.chat import check_system_prompt
+    from travelbot.limits import check_rate, generation_slot
+
+    assert check_message(" Lisbon\u202e\u2066 at night?\x00 ") == "Lisbon at night?"
+    assert check_message("line one\r\nline two") == "line one\nline two"
+    assert check_system_prompt("  ") is None
+    with pytest.raises(InvalidInputError, match="2,001 characters long; the limit is 2,000"):
+        check_system_prompt("x" * 2001, Settings(max_system_prompt_chars=2000))
+    settings = Settings(requests_per_minute=2)
+    check_rate("address:10.0.0.9", settings, now=1000.0)
+    check_rate("address:10.0.0.9", settings, now=1010.0)
+    with pytest.raises(InvalidInputError, match="wait 41 seconds"):
+        check_rate("address:10.0.0.9", settings, now=1020.0)
+    check_rate("address:10.0.0.8", settings, now=1020.0)  # another visitor
+    check_rate("address:10.0.0.9", settings, now=1061.0)  # a minute after the first
+    one = Settings(max_generations=1)
+    with generation_slot(one), pytest.raises(InvalidInputError, match="already answering 1 questions"):
+        with generation_slot(one, wait=0.05):
+            pass
+    with generation_slot(one):  # released again
+        pass

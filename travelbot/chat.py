@@ -13,16 +13,19 @@ from typing import Any
 
 from travelbot.config import Settings, get_settings
 from travelbot.errors import InvalidInputError, TravelbotError
-from travelbot.models import Generation, Message, Variant, generate, get_registry
+from travelbot.limits import generation_slot
+from travelbot.models import Generation, Message, Variant, count_prompt_tokens, generate, get_registry
 from travelbot.store import ChatTurn, Store, get_store
+from travelbot.text import clean_text
 
 RAFT_DOCUMENTS = 4  # passages a retrieval-augmented (RAFT) variant reads per question
 
 
 def check_message(text: str | None, settings: Settings | None = None) -> str:
-    """The message without surrounding whitespace, or a readable error if it is empty or too long."""
+    """The message without surrounding whitespace or control characters, or a readable error if it is empty
+    or too long."""
     limit = (settings or get_settings()).max_message_chars
-    text = (text or "").strip()
+    text = clean_text(text or "").strip()
     if not text:
         raise InvalidInputError("Type a question first: the message is empty.")
     if len(text) > limit:
@@ -30,6 +33,24 @@ def check_message(text: str | None, settings: Settings | None = None) -> str:
             f"The message is {len(text):,} characters long; the limit is {limit:,}. Shorten it and send again."
         )
     return text
+
+
+def check_system_prompt(text: str | None, settings: Settings | None = None) -> str | None:
+    """A typed system prompt, cleaned (None when blank), or a readable error if it is too long."""
+    limit = (settings or get_settings()).max_system_prompt_chars
+    text = clean_text(text or "").strip()
+    if len(text) > limit:
+        raise InvalidInputError(f"The system prompt is {len(text):,} characters long; the limit is {limit:,}.")
+    return text or None
+
+
+def check_prompt_length(variant: Variant, messages: list[Message], settings: Settings | None = None) -> None:
+    """Refuse a conversation longer than ``max_prompt_tokens`` before any compute is spent on it."""
+    limit = (settings or get_settings()).max_prompt_tokens
+    tokens = count_prompt_tokens(variant, messages)
+    if tokens is not None and tokens > limit:
+        raise InvalidInputError(f"The conversation is {tokens:,} tokens long with its system prompt and earlier "
+                                f"turns; the limit is {limit:,}. Start a new conversation or shorten it.")
 
 
 def check_history(history: list[Message] | None) -> list[Message]:
@@ -72,6 +93,17 @@ class Reply:
         return raft.answer if raft is not None else self.text
 
     @property
+    def streamed_answer(self) -> str:
+        """The answer while it streams: a RAFT variant's text only once its final-answer marker appeared
+        (its reasoning and quoted sources would tell a blind reader which variant it is)."""
+        if not self.variant.retriever or self.done:
+            return self.answer
+        from travelbot.data.raft import ANSWER
+
+        _, marker, answer = self.text.rpartition(ANSWER)
+        return answer.strip() if marker else ""
+
+    @property
     def done(self) -> bool:
         return self.generation.done
 
@@ -90,7 +122,8 @@ class Reply:
     def __iter__(self) -> Iterator[str]:
         error: str | None = None
         try:
-            yield from self.generation
+            with generation_slot():
+                yield from self.generation
         except TravelbotError as exc:
             error = str(exc)
             raise
@@ -153,9 +186,10 @@ def reply(
     store = store or get_store(settings)
     if conversation_id is None:
         conversation_id = store.new_conversation(kind=kind, client_id=client_id)
-    system = system_prompt.strip() if system_prompt and system_prompt.strip() else variant.effective_system_prompt
+    system = check_system_prompt(system_prompt, settings) or variant.effective_system_prompt
     passages, content = retrieve_for(variant, message)
     messages = [{"role": "system", "content": system}, *history, {"role": "user", "content": content}]
+    check_prompt_length(variant, messages, settings)
     generation = generate(variant, messages, **generation_settings)
     turn_index = sum(1 for m in history if m["role"] == "user")
     return Reply(generation, conversation_id, turn_index, store, client_id, passages, prompt=message)
@@ -199,6 +233,7 @@ class ParallelReplies:
         self.replies = replies
         self.interval = interval
         self.errors: dict[int, str] = {}
+        self.failures: dict[int, Exception] = {}  # the exceptions behind ``errors``
         self._stopped = threading.Event()
 
     def _consume(self, index: int, answer: Reply) -> None:
@@ -209,9 +244,9 @@ class ParallelReplies:
                     stream.close()  # logged as cancelled
                     break
         except TravelbotError as exc:
-            self.errors[index] = str(exc)
+            self.errors[index], self.failures[index] = str(exc), exc
         except Exception as exc:  # noqa: BLE001 - one failing variant must not take the others down
-            self.errors[index] = f"{type(exc).__name__}: {exc}"
+            self.errors[index], self.failures[index] = f"{type(exc).__name__}: {exc}", exc
 
     def __iter__(self) -> Iterator[None]:
         threads = [threading.Thread(target=self._consume, args=(i, r), daemon=True) for i, r in enumerate(self.replies)]

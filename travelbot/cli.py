@@ -117,11 +117,9 @@ def chat(
 @user_errors
 def serve(host: str | None, port: int | None) -> None:
     """Serve the dashboard in the browser."""
-    from travelbot.config import get_settings
     from travelbot.ui import launch
 
-    settings = get_settings()
-    launch(host=host or settings.host, port=port or settings.port)
+    launch(host=host, port=port)
 
 
 @main.group()

@@ -51,8 +51,9 @@ class Settings:
     backend: str = "auto"  # auto (llama.cpp for GGUF bases on the CPU when installed), llamacpp, transformers
     max_message_chars: int = 4000
     max_new_tokens: int = 256
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # where the server listens (TRAVELBOT_HOST, else GRADIO_SERVER_NAME as Spaces set it)
     port: int = 7860
+    open_admin: bool = False  # TRAVELBOT_OPEN=1: every visitor may use admin actions, even off loopback
     allow_downloads: bool = False
     openai_api_key: str | None = None
     openai_base_url: str | None = None
@@ -65,8 +66,16 @@ class Settings:
     votes_per_day: int = 100
     flag_words: str | None = None  # comma-separated; None = the built-in list of model and vendor names
     rating_overlap: int = 3
+    ratings_per_day: int = 200
+    max_upload_mb: int = 5  # largest file a visitor may upload
+    max_system_prompt_chars: int = 2000
+    max_prompt_tokens: int = 3072  # a conversation (system prompt, history, retrieved passages) longer than this is refused
+    max_generations: int = 4  # answers generated at once by this process, for everyone together
+    requests_per_minute: int = 20  # questions one visitor (network address or signed-in user) may send a minute
     space_id: str | None = None  # set by Hugging Face Spaces
+    on_spaces: bool = False  # really running on Spaces (SYSTEM=spaces): Hugging Face sign-in is real there
     oauth_enabled: bool = False  # a Space with hf_oauth: people sign in with Hugging Face to vote and rate
+    oauth_secret: bool = False  # OAUTH_CLIENT_SECRET is set (Spaces set it together with OAUTH_CLIENT_ID)
     mode: str = "local"  # "space" on Hugging Face Spaces (SPACE_ID) or with TRAVELBOT_MODE=space
     admins: tuple[str, ...] = ()  # Hub usernames allowed to train and run other admin actions on a Space
     persistent_dir: Path = Path("/data")  # where a Space's persistent storage is mounted
@@ -78,6 +87,18 @@ class Settings:
     def hosted(self) -> bool:
         """Serving the public from a Space: admin controls are hidden and refused unless signed in as an admin."""
         return self.mode == "space"
+
+    @property
+    def loopback(self) -> bool:
+        """Whether the server listens on this machine only (127.0.0.1, ::1, localhost)."""
+        import ipaddress
+
+        if self.host.strip().lower() == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host.strip().strip("[]")).is_loopback
+        except ValueError:  # a host name: it may resolve to any address
+            return False
 
     @property
     def persistent(self) -> bool:
@@ -131,8 +152,10 @@ class Settings:
             backend=_choice(env, "TRAVELBOT_BACKEND", ("auto", "llamacpp", "transformers")),
             max_message_chars=_int(env, "TRAVELBOT_MAX_MESSAGE_CHARS", 4000),
             max_new_tokens=_int(env, "TRAVELBOT_MAX_NEW_TOKENS", 256),
-            host=env.get("TRAVELBOT_HOST") or "127.0.0.1",
-            port=_int(env, "TRAVELBOT_PORT", 7860),
+            # The platform's address wins over the default, so a Space's proxy can reach the server.
+            host=env.get("TRAVELBOT_HOST") or env.get("GRADIO_SERVER_NAME") or "127.0.0.1",
+            port=_int(env, "TRAVELBOT_PORT", 0) or _int(env, "GRADIO_SERVER_PORT", 7860),
+            open_admin=_flag(env, "TRAVELBOT_OPEN", False),
             allow_downloads=_flag(env, "TRAVELBOT_ALLOW_DOWNLOADS", False),
             openai_api_key=env.get("OPENAI_API_KEY") or None,
             openai_base_url=env.get("OPENAI_BASE_URL") or None,
@@ -145,8 +168,16 @@ class Settings:
             votes_per_day=_int(env, "TRAVELBOT_VOTES_PER_DAY", 100),
             flag_words=env.get("TRAVELBOT_FLAG_WORDS"),
             rating_overlap=_int(env, "TRAVELBOT_RATING_OVERLAP", 3),
+            ratings_per_day=_int(env, "TRAVELBOT_RATINGS_PER_DAY", 200),
+            max_upload_mb=_int(env, "TRAVELBOT_MAX_UPLOAD_MB", 5),
+            max_system_prompt_chars=_int(env, "TRAVELBOT_MAX_SYSTEM_PROMPT_CHARS", 2000),
+            max_prompt_tokens=_int(env, "TRAVELBOT_MAX_PROMPT_TOKENS", 3072),
+            max_generations=max(_int(env, "TRAVELBOT_MAX_GENERATIONS", 4), 1),
+            requests_per_minute=_int(env, "TRAVELBOT_REQUESTS_PER_MINUTE", 20),
             space_id=env.get("SPACE_ID") or None,
+            on_spaces=env.get("SYSTEM") == "spaces" and bool(env.get("SPACE_ID")),
             oauth_enabled=bool(env.get("OAUTH_CLIENT_ID")),
+            oauth_secret=bool(env.get("OAUTH_CLIENT_SECRET")),
             mode=mode,
             admins=tuple(a.strip() for a in (env.get("TRAVELBOT_ADMINS") or "").split(",") if a.strip()),
             persistent_dir=persistent_dir,

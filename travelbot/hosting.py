@@ -1,8 +1,9 @@
 """Serving the public from a Hugging Face Space: who is an admin, whether data survives a restart,
 ZeroGPU, and copying votes and ratings to a Hub dataset.
 
-Hosted mode is on when ``SPACE_ID`` is set (Spaces sets it) or ``TRAVELBOT_MODE=space``. Locally every
-user of the machine is an admin; on a Space only the Hub users named in ``TRAVELBOT_ADMINS``, signed in.
+Hosted mode is on when ``SPACE_ID`` is set (Spaces sets it) or ``TRAVELBOT_MODE=space``. Admin actions
+fail closed: open to everyone only on a server that listens on loopback (or with ``TRAVELBOT_OPEN=1``);
+on a Space, or any other address, only to the Hub users named in ``TRAVELBOT_ADMINS``, signed in.
 """
 
 from __future__ import annotations
@@ -23,19 +24,58 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 ADMIN_ONLY = ("On this Space only its admins can do that: sign in with Hugging Face as a user named in "
               "TRAVELBOT_ADMINS.")
+ADMIN_ACTIONS = "training, dataset builds, uploads and evaluation runs"
 
 
 def is_admin(username: str | None, settings: Settings | None = None) -> bool:
-    """Whether this user may train, build datasets and run evaluations (anyone, when not hosted)."""
+    """Whether this user may use admin actions: everyone on a loopback-only server or with TRAVELBOT_OPEN=1;
+    otherwise (a Space, or any other address) only a signed-in user named in ``TRAVELBOT_ADMINS``."""
     settings = settings or get_settings()
-    if not settings.hosted:
+    if settings.open_admin or (settings.loopback and not settings.hosted):
         return True
     return bool(username) and username.lower() in {a.lower() for a in settings.admins}
 
 
+def admin_refusal(settings: Settings | None = None) -> str:
+    """The sentence a visitor who may not use admin actions is given."""
+    settings = settings or get_settings()
+    if settings.hosted:
+        return ADMIN_ONLY
+    return (f"This server listens on {settings.host}, so {ADMIN_ACTIONS} are off for visitors: run them with the "
+            "travelbot command on the server, serve on 127.0.0.1, or restart with TRAVELBOT_OPEN=1 to let every "
+            "visitor use them.")
+
+
 def require_admin(username: str | None, settings: Settings | None = None) -> None:
     if not is_admin(username, settings):
-        raise TravelbotError(ADMIN_ONLY)
+        raise TravelbotError(admin_refusal(settings))
+
+
+def open_warning(settings: Settings | None = None) -> str | None:
+    """The banner of a server reachable from other machines that lets every visitor use admin actions."""
+    settings = settings or get_settings()
+    if settings.open_admin and (settings.hosted or not settings.loopback):
+        return (f"⚠️ TRAVELBOT_OPEN is on: every visitor of this server may use {ADMIN_ACTIONS}, at the server's "
+                "cost.")
+    return None
+
+
+def check_sign_in(settings: Settings | None = None) -> None:
+    """Refuse to start with a Hugging Face sign-in that would not be real.
+
+    Outside a Space Gradio mocks the login with the machine's own Hub token, which would make every visitor
+    that token's owner (and an admin, if they are one); on a Space the client secret signs the sessions.
+    """
+    settings = settings or get_settings()
+    if not settings.oauth_enabled:
+        return
+    if not settings.on_spaces:
+        raise TravelbotError("OAUTH_CLIENT_ID is set but this is not a Hugging Face Space: Gradio would sign every "
+                             "visitor in as the owner of this machine's Hub token. Unset OAUTH_CLIENT_ID here "
+                             "(people then vote with a browser id); sign-in works on a Space with hf_oauth: true.")
+    if not settings.oauth_secret:
+        raise TravelbotError("OAUTH_CLIENT_ID is set without OAUTH_CLIENT_SECRET, so sign-in sessions could be "
+                             "forged; set hf_oauth: true in the Space's card and let Spaces set both.")
 
 
 def storage_warning(settings: Settings | None = None) -> str | None:

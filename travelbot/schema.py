@@ -284,3 +284,26 @@ def m005_judgments(conn: Connection) -> None:
     md = MetaData()
     _v5_judgments(md)
     md.create_all(conn)
+
+
+def _v6_rating_offers(md: MetaData) -> Table:
+    """Which answer was shown to which rater (m006); a rating is accepted only for an answer offered to its
+    rater. Frozen."""
+    return Table(
+        "rating_offers", md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("item_id", Text, nullable=False), Column("rater_id", Text, nullable=False),
+        Column("created_at", UTCDateTime, nullable=False),
+        Index("ix_rating_offers_rater_item", "rater_id", "item_id"))
+
+
+rating_offers = _v6_rating_offers(metadata)
+TABLES[rating_offers.name] = rating_offers
+
+
+@migration
+def m006_rating_offers(conn: Connection) -> None:
+    """Answers offered to raters, so a rating comes only from the rater an answer was shown to."""
+    md = MetaData()
+    _v6_rating_offers(md)
+    md.create_all(conn)

@@ -12,7 +12,7 @@ from travelbot.analysis.store_agreement import store_agreement
 from travelbot.config import get_settings
 from travelbot.data.golden import golden_path, load_golden
 from travelbot.feedback import arena
-from travelbot.feedback.ratings import record_rating
+from travelbot.feedback.ratings import offer, record_rating
 from travelbot.feedback.voters import Voter
 from travelbot.schema import _now, eval_answers, eval_scores
 from travelbot.store import Store
@@ -48,7 +48,9 @@ def test_votes_and_ratings_against_metrics(store: Store) -> None:
     for answer_id in range(1, 2 * len(questions) + 1):
         for rater in ("r1", "r2"):
             overall = 5 if answer_id % 2 else 1
-            record_rating(f"eval:{answer_id}", {"overall": overall}, Voter(f"browser:{rater}-000000000"), store=store)
+            voter = Voter(f"browser:{rater}-000000000")
+            offer(f"eval:{answer_id}", voter, store)
+            record_rating(f"eval:{answer_id}", {"overall": overall}, voter, store=store)
 
     result = store_agreement(["bleu", "rougeL"], store, rounds=200)
     assert result.votes_considered == 12
@@ -123,8 +125,10 @@ def _rated_answers(store: Store, questions, variants=("v-good", "v-bad")) -> Non
                 made.append((answer_id, variant == "v-good"))
     for answer_id, good in made:
         for rater in ("r1", "r2"):
+            voter = Voter(f"browser:{rater}-000000000")
+            offer(f"eval:{answer_id}", voter, store)
             record_rating(f"eval:{answer_id}", {"overall": 5 if good else 1, "relevance": 4 if good else 2},
-                          Voter(f"browser:{rater}-000000000"), store=store)
+                          voter, store=store)
 
 
 def test_scope_narrows_every_figure_to_a_split_variants_and_a_criterion(store: Store) -> None:

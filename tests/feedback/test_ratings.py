@@ -10,7 +10,7 @@ import pytest
 from travelbot.config import get_settings
 from travelbot.errors import InvalidInputError
 from travelbot.feedback.leaderboard import rating_summary
-from travelbot.feedback.ratings import (CRITERIA, OVERALL, check_scores, next_item, rated_count, rating_pool,
+from travelbot.feedback.ratings import (CRITERIA, OVERALL, check_scores, next_item, offer, rated_count, rating_pool,
                                         rating_rows, record_rating)
 from travelbot.feedback.voters import Voter
 from travelbot.store import ChatTurn, Store
@@ -63,6 +63,7 @@ def test_each_answer_gets_the_overlap_and_no_rater_sees_one_twice(store: Store) 
 
 def test_a_changed_rating_is_a_new_row_and_the_latest_counts(store: Store) -> None:
     turn = _log(store, "v1", "Visa for Chile?", "Not for EU citizens.")
+    offer(f"turn:{turn}", RATERS[0], store)
     record_rating(f"turn:{turn}", {**FULL, OVERALL: 2}, RATERS[0], "too short", store=store)
     record_rating(f"turn:{turn}", {**FULL, OVERALL: 5}, RATERS[0], store=store)
     rows = rating_rows(store)
@@ -112,5 +113,32 @@ def test_evaluation_answers_are_rated_too(store: Store) -> None:
         conn.execute(insert(eval_answers).values(**{**row, "cache_key": "k2", "answer": "", "error": "boom"}))
     pool = rating_pool(store)
     assert list(pool) == [f"eval:{answer_id}"] and pool[f"eval:{answer_id}"][1] == "v9"
+    offer(f"eval:{answer_id}", RATERS[0], store)
     record_rating(f"eval:{answer_id}", FULL, RATERS[0], store=store)
     assert rating_rows(store)[0]["variant"] == "v9" and rating_rows(store)[0]["answer"] == "Very."
+
+
+def test_a_rating_comes_only_from_the_rater_the_answer_was_shown_to(store: Store) -> None:
+    _log(store, "v1", "Is Porto hilly?", "Very.")
+    shown = next_item(RATERS[0], store=store)
+    with pytest.raises(InvalidInputError, match="was not shown to you"):
+        record_rating(shown.item_id, FULL, RATERS[1], store=store)
+    record_rating(shown.item_id, FULL, RATERS[0], store=store)
+    assert [r["rater_id"] for r in rating_rows(store)] == [RATERS[0].id]
+
+
+def test_ratings_are_capped_per_rater_per_day(store: Store) -> None:
+    settings = replace(get_settings(), ratings_per_day=2)
+    turns = [_log(store, "v1", f"Question {i}?", f"Answer {i}.") for i in range(3)]
+    for turn in turns:
+        offer(f"turn:{turn}", RATERS[0], store)
+    for turn in turns[:2]:
+        record_rating(f"turn:{turn}", FULL, RATERS[0], store=store, settings=settings)
+    with pytest.raises(InvalidInputError, match="2 ratings in the last 24 hours"):
+        record_rating(f"turn:{turns[2]}", FULL, RATERS[0], store=store, settings=settings)
+    assert store.count("ratings") == 2
+
+
+def test_comments_lose_control_and_bidi_characters() -> None:
+    _, comment = check_scores({OVERALL: 3}, "ok\u202e\u0007 fine\u2066")
+    assert comment == "ok fine"

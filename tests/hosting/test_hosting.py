@@ -130,7 +130,7 @@ def test_gpu_is_a_no_op_off_spaces_and_spaces_gpu_on_zerogpu(hosted, monkeypatch
 def test_mirror_copies_votes_and_ratings_to_a_dataset(store, monkeypatch) -> None:
     from tests.feedback.conftest import answered_battle
     from travelbot.feedback import arena
-    from travelbot.feedback.ratings import record_rating
+    from travelbot.feedback.ratings import offer, record_rating
     from travelbot.feedback.voters import Voter
 
     monkeypatch.setattr("travelbot.store.get_store", lambda *a, **k: store)
@@ -145,6 +145,7 @@ def test_mirror_copies_votes_and_ratings_to_a_dataset(store, monkeypatch) -> Non
 
     with store.transaction() as conn:
         turn = conn.scalar(select(chat_turns.c.id).order_by(chat_turns.c.id))
+    offer(f"turn:{turn}", voter, store)
     record_rating(f"turn:{turn}", {"overall": 4, "relevance": 5}, voter, store=store)
     with HubServer() as hub:
         counts = mirror_feedback(settings, api=HfApi(endpoint=hub.url, token="hf_test"))

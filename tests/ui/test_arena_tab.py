@@ -130,7 +130,7 @@ def test_rating_through_gradio_client(app_url: str) -> None:
     rater = "rater0123456789"
     first = client.predict(voter_key=rater, name="", api_name="/rate_next")
     question, answer, status = first[0], first[1], first[-1]
-    assert question.startswith("**Question.**") and answer.strip() and "You have rated 0 answers" in status
+    assert question.strip() and answer.strip() and "You have rated 0 answers" in status
     assert not [n for n in get_registry().variants() if n in json.dumps(first)]
     result = client.predict(relevance="4", helpfulness="3", correctness=None, coherence="5", conciseness="4",
                             overall="4", comment="clear", voter_key=rater, name="Rita", api_name="/rate_submit")

@@ -7,6 +7,7 @@ with configurable weights and balanced so every pair gets battles (see :func:`dr
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import uuid
@@ -24,6 +25,7 @@ from travelbot.models import Registry, get_registry
 from travelbot.schema import WINNERS, _now, battles, votes
 from travelbot.store import Store, get_store
 
+log = logging.getLogger(__name__)
 ARENA_TEMPERATURE = 0.7  # both sides decode with the same settings, so only the variants differ
 VOTE_CHOICES = {  # what the buttons say -> FastChat's winner
     "A is better": "model_a", "B is better": "model_b", "Tie": "tie", "Both are bad": "tie (bothbad)",
@@ -184,7 +186,8 @@ class BattleRound:
 
     @property
     def texts(self) -> tuple[str, str]:
-        return self.replies[0].answer, self.replies[1].answer
+        """What each side shows now: while streaming only final answers, never a RAFT side's reasoning."""
+        return self.replies[0].streamed_answer, self.replies[1].streamed_answer
 
     @property
     def done(self) -> bool:
@@ -192,7 +195,9 @@ class BattleRound:
 
     @property
     def errors(self) -> dict[str, str]:
-        return {"AB"[i]: anonymise(message) for i, message in self._parallel.errors.items()}
+        """Why a side failed, as one fixed sentence unless it was the person's own input (a back-end's own
+        message can name the model, its endpoint or its files)."""
+        return {"AB"[i]: public_error(exc) for i, exc in self._parallel.failures.items()}
 
     def __iter__(self) -> Iterator[None]:
         try:
@@ -204,6 +209,17 @@ class BattleRound:
         """Let the battle take votes and questions again (also when the stream never started)."""
         with _busy_lock:
             _busy.discard(self.battle.id)
+
+
+BACKEND_FAILED = "something went wrong on the server (the details are in its log)"
+
+
+def public_error(exc: BaseException) -> str:
+    """A failure as a battle may show it: the person's own input errors as they are, anything else fixed."""
+    if isinstance(exc, InvalidInputError):
+        return anonymise(str(exc))
+    log.warning("arena answer failed: %s: %s", type(exc).__name__, exc)
+    return BACKEND_FAILED
 
 
 def anonymise(message: str, registry: Registry | None = None) -> str:
@@ -244,8 +260,8 @@ def ask(battle_id: str, message: str, voter: Voter, *, store: Store | None = Non
     except BaseException as err:
         with _busy_lock:
             _busy.discard(battle.id)
-        if isinstance(err, TravelbotError) and not isinstance(err, InvalidInputError):
-            raise TravelbotError(anonymise(str(err))) from None
+        if isinstance(err, Exception) and not isinstance(err, InvalidInputError):
+            raise TravelbotError(public_error(err)) from None
         raise
     return BattleRound(battle, replies)  # type: ignore[arg-type]
 

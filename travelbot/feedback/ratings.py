@@ -13,6 +13,8 @@ import random
 from dataclasses import dataclass, fields
 from typing import Any
 
+from datetime import timedelta
+
 from sqlalchemy import func, insert, select
 
 from travelbot.chat import shown_answer
@@ -20,8 +22,9 @@ from travelbot.config import Settings, get_settings
 from travelbot.errors import InvalidInputError
 from travelbot.feedback.leaderboard import CRITERIA as ALL_CRITERIA
 from travelbot.feedback.voters import Voter
-from travelbot.schema import _now, chat_turns, eval_answers, ratings
+from travelbot.schema import _now, chat_turns, eval_answers, rating_offers, ratings
 from travelbot.store import ChatTurn, Store, get_store
+from travelbot.text import clean_text
 
 OVERALL = "overall"
 CRITERIA = tuple(c for c in ALL_CRITERIA if c != OVERALL)  # the study's five, each 1-5, then overall
@@ -98,7 +101,16 @@ def next_item(rater: Voter, *, store: Store | None = None, settings: Settings | 
     if not open_items:
         return None
     most = max(count for count, _ in open_items)
-    return (rng or random.SystemRandom()).choice([item for count, item in open_items if count == most])
+    item = (rng or random.SystemRandom()).choice([item for count, item in open_items if count == most])
+    offer(item.item_id, rater, store)
+    return item
+
+
+def offer(item_id: str, rater: Voter, store: Store | None = None) -> None:
+    """Note that this answer is shown to this rater, who may then rate it."""
+    store = store or get_store()
+    with store.transaction(write=True) as conn:
+        conn.execute(insert(rating_offers).values(item_id=item_id, rater_id=rater.id, created_at=_now()))
 
 
 def check_scores(scores: dict[str, Any], comment: str | None) -> tuple[dict[str, int], str | None]:
@@ -120,16 +132,21 @@ def check_scores(scores: dict[str, Any], comment: str | None) -> tuple[dict[str,
     unknown = set(scores) - {*CRITERIA, OVERALL}
     if unknown:
         raise InvalidInputError(f"Unknown criteria {', '.join(sorted(unknown))}; use {', '.join((*CRITERIA, OVERALL))}.")
-    comment = (comment or "").strip() or None
+    comment = clean_text(comment or "").strip() or None
     if comment and len(comment) > MAX_COMMENT_CHARS:
         raise InvalidInputError(f"The comment is {len(comment):,} characters long; keep it to {MAX_COMMENT_CHARS:,}.")
     return clean, comment
 
 
 def record_rating(item_id: str, scores: dict[str, Any], rater: Voter, comment: str | None = None, *,
-                  store: Store | None = None) -> int:
-    """Store one rater's scores for one answer (a new row, also when they change their mind)."""
-    store = store or get_store()
+                  store: Store | None = None, settings: Settings | None = None) -> int:
+    """Store one rater's scores for one answer (a new row, also when they change their mind).
+
+    Refused unless the answer was offered to this rater (by :func:`next_item`), and once the rater gave
+    ``ratings_per_day`` ratings in the last 24 hours.
+    """
+    settings = settings or get_settings()
+    store = store or get_store(settings)
     clean, comment = check_scores(scores, comment)
     kind, _, number = (item_id or "").partition(":")
     found: list[tuple[RatingItem, str]] = []
@@ -141,6 +158,16 @@ def record_rating(item_id: str, scores: dict[str, Any], rater: Voter, comment: s
         raise InvalidInputError("That answer cannot be rated (it is unknown or unfinished); press “Next answer”.")
     item, variant = found[0]
     with store.transaction(write=True) as conn:
+        offered = conn.scalar(select(rating_offers.c.id).where(rating_offers.c.item_id == item.item_id,
+                                                               rating_offers.c.rater_id == rater.id).limit(1))
+        if offered is None:
+            raise InvalidInputError("That answer was not shown to you, so you cannot rate it; press “Next answer”.")
+        since = _now() - timedelta(days=1)
+        today = conn.scalar(select(func.count()).select_from(ratings)
+                            .where(ratings.c.rater_id == rater.id, ratings.c.created_at >= since)) or 0
+        if today >= settings.ratings_per_day:
+            raise InvalidInputError(f"You have given {today} ratings in the last 24 hours, the most allowed; "
+                                    "thank you — come back tomorrow.")
         return int(conn.execute(insert(ratings).values(
             item_id=item.item_id, variant=variant, question=item.question, answer=item.answer,
             rater_id=rater.id, rater_name=rater.name, scores=clean, comment=comment, created_at=_now(),

@@ -58,14 +58,18 @@ def identify(
 ) -> Voter:
     """The voter behind a request: the Hub user when signed in, else the browser's id, else the session.
 
-    On a Space with Hugging Face sign-in enabled, signing in is required.
+    A browser id is whatever the browser says, so it only tells honest people apart; on a Space (and
+    wherever Hugging Face sign-in is on) signing in is required, so each person votes and rates once.
     """
     settings = settings or get_settings()
     name = check_display_name(display_name)
     if username:
         return Voter(f"hf:{username}", name or username)
+    if settings.hosted and not settings.oauth_enabled:
+        raise InvalidInputError("Voting and rating on a Space need Hugging Face sign-in, which this Space does not "
+                                "have: its admins can add hf_oauth: true to the Space's card.")
     if settings.oauth_enabled:
-        raise InvalidInputError("Sign in with Hugging Face (the button at the top of the tab) to vote or rate.")
+        raise InvalidInputError("Sign in with Hugging Face (the button at the top of the page) to vote or rate.")
     if browser_id and _BROWSER_ID.match(browser_id):
         return Voter(f"browser:{browser_id}", name)
     if session:

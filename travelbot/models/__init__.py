@@ -21,6 +21,7 @@ __all__ = [
     "Variant",
     "backend_for",
     "backend_kind",
+    "count_prompt_tokens",
     "generate",
     "generate_batch",
     "generate_batch_stats",
@@ -105,6 +106,16 @@ def generate(variant: Variant, messages: list[Message], **settings: Any) -> Gene
     backend = backend_for(variant.base)
     stats = GenerationStats()
     return Generation(variant, messages, effective, backend.stream(variant, messages, effective, stats), stats)
+
+
+def count_prompt_tokens(variant: Variant, messages: list[Message]) -> int | None:
+    """How many tokens ``messages`` take once templated for the variant's base (None for remote endpoints)."""
+    backend = backend_for(variant.base)
+    prompt_ids = getattr(backend, "prompt_ids", None)
+    if prompt_ids is None:
+        return None
+    ids = prompt_ids(messages)
+    return int(ids.shape[-1]) if hasattr(ids, "shape") else len(ids)
 
 
 def generate_batch(

@@ -6,10 +6,11 @@ import gradio as gr
 
 from travelbot import __version__
 from travelbot.config import ASSETS_DIR, get_settings
-from travelbot.hosting import start_mirroring, storage_warning
+from travelbot.hosting import check_sign_in, open_warning, start_mirroring, storage_warning
 from travelbot.ui import agreement_tab, arena_tab, chat_tab, compare_tab, data_tab, evaluate_tab, rate_tab, train_tab
 from travelbot.ui.common import new_browser_id
 
+UPLOAD_CACHE = (900, 3600)  # (every, older than) seconds
 TITLE = "travelbot — which fine-tuned travel chatbot serves people best?"
 HEADER = f"""
 # travelbot
@@ -23,35 +24,43 @@ questions (BLEU, ROUGE, BERTScore, Ragas, an LLM judge); **Agreement** shows whi
 
 def build_app() -> gr.Blocks:
     """The whole dashboard as a Blocks app (not launched)."""
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
+    # Uploaded and generated files are deleted from Gradio's cache an hour after they were made.
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=UPLOAD_CACHE) as app:
         gr.Markdown(HEADER, elem_id="header")
         settings = get_settings()
         warning = storage_warning(settings)
         if warning:
             gr.Markdown(warning, elem_id="storage-warning")
+        if open_warning(settings):
+            gr.Markdown(open_warning(settings), elem_id="open-warning")
         if settings.oauth_enabled:
             gr.LoginButton()
         # A random id kept in this browser's local storage: tells voters apart without an account.
         voter_key = gr.BrowserState("", storage_key="travelbot-voter")
         app.load(new_browser_id, voter_key, voter_key, api_visibility="private")
+        tabs: dict[str, gr.Tab] = {}
         with gr.Tabs():
-            with gr.Tab("Chat", id="chat"), gr.Tabs():
+            with gr.Tab("Chat", id="chat") as tabs["chat"], gr.Tabs():
                 with gr.Tab("One variant", id="chat-one"):
                     chat_tab.build(app)
                 with gr.Tab("Side by side", id="compare"):
                     compare_tab.build(app)
-            with gr.Tab("Arena", id="arena"):
+            with gr.Tab("Arena", id="arena") as tabs["arena"]:
                 arena_tab.build(app, voter_key)
-            with gr.Tab("Rate", id="rate"):
+            with gr.Tab("Rate", id="rate") as tabs["rate"]:
                 rate_tab.build(app, voter_key)
-            with gr.Tab("Evaluate", id="evaluate") as evaluate:
-                evaluate_tab.build(app, evaluate)
-            with gr.Tab("Agreement", id="agreement") as agreement:
-                agreement_tab.build(app, agreement)
-            with gr.Tab("Train", id="train"):
-                train_tab.build(app)
-            with gr.Tab("Data", id="data"):
-                data_tab.build(app)
+            with gr.Tab("Evaluate", id="evaluate") as tabs["evaluate"]:
+                evaluate_tab.build(app, tabs["evaluate"])
+            with gr.Tab("Agreement", id="agreement") as tabs["agreement"]:
+                agreement_tab.build(app, tabs["agreement"])
+            with gr.Tab("Train", id="train") as tabs["train"]:
+                timers = {"train": train_tab.build(app)}
+            with gr.Tab("Data", id="data") as tabs["data"]:
+                timers["data"] = data_tab.build(app)
+        # Polling timers tick only while their tab is open, not in every open page.
+        for name, tab in tabs.items():
+            tab.select(lambda name=name: [gr.Timer(active=name == owner) for owner in timers], None,
+                       list(timers.values()), api_visibility="private", show_progress="hidden")
     return app
 
 
@@ -79,10 +88,24 @@ def warm_up() -> None:
     threading.Thread(target=load, name="warm-up", daemon=True).start()
 
 
-def launch(host: str = "127.0.0.1", port: int = 7860, **kwargs) -> None:
-    """Build and serve the dashboard (blocks until stopped)."""
+def launch(host: str | None = None, port: int | None = None, **kwargs) -> gr.Blocks:
+    """Build and serve the dashboard on ``host``/``port``, else the configured ones; blocks until stopped
+    unless ``prevent_thread_lock=True``, and returns the app.
+
+    The address is kept in the settings first: who may use admin actions depends on it.
+    """
+    from dataclasses import replace
+
+    from travelbot.config import set_settings
+
+    settings = get_settings()
+    settings = replace(settings, host=host or settings.host, port=port or settings.port)
+    set_settings(settings)
+    check_sign_in(settings)
     app = build_app()
     warm_up()
     start_mirroring()
     app.queue(default_concurrency_limit=4)
-    app.launch(server_name=host, server_port=port, css=css(), footer_links=["api"], **kwargs)
+    app.launch(server_name=settings.host, server_port=settings.port, css=css(), footer_links=["api"],
+               max_file_size=f"{settings.max_upload_mb}mb", **kwargs)
+    return app

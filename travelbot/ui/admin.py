@@ -1,9 +1,9 @@
-"""Admin-only controls on a hosted app: hidden from everyone else, and refused on the server too.
+"""Admin-only controls: hidden from visitors who may not use them, and refused on the server too.
 
-Locally every user is an admin and nothing changes. On a Space (``SPACE_ID`` or ``TRAVELBOT_MODE=space``)
-the controls inside :func:`admin_section` appear only for Hub users named in ``TRAVELBOT_ADMINS``, signed
-in; handlers wrapped in :func:`admin_only` check the same thing on every call, so a request made without
-the page (the API, a crafted request) is refused as well.
+On a server listening on loopback every user is an admin and nothing changes. On a Space, or on any other
+address, the controls inside :func:`admin_section` appear only for Hub users named in ``TRAVELBOT_ADMINS``,
+signed in (or for everyone with ``TRAVELBOT_OPEN=1``); handlers wrapped in :func:`admin_only` check the same
+thing on every call, so a request made without the page (the API, a crafted request) is refused as well.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, Optional
 import gradio as gr
 
 from travelbot.config import get_settings
-from travelbot.hosting import ADMIN_ONLY, is_admin
+from travelbot.hosting import admin_refusal, is_admin
 
 
 def _username(profile: Any) -> str | None:
@@ -41,7 +41,7 @@ def admin_only(handler: Callable[..., Any]) -> Callable[..., Any]:
     def check(args: tuple[Any, ...]) -> tuple[Any, ...]:
         *inputs, caller = args
         if not is_admin(_username(caller)):
-            raise gr.Error(ADMIN_ONLY)
+            raise gr.Error(admin_refusal())
         return tuple(inputs)
 
     if inspect.isgeneratorfunction(handler):
@@ -66,12 +66,14 @@ def admin_only(handler: Callable[..., Any]) -> Callable[..., Any]:
 @contextlib.contextmanager
 def admin_section(app: gr.Blocks, what: str) -> Iterator[gr.Column]:
     """Lay out controls only admins see on a hosted app; everyone else sees a sentence saying why."""
-    hosted = get_settings().hosted
-    note = gr.Markdown(f"*{what} is open to this Space's admins only (sign in with Hugging Face).*",
-                       visible=hosted)
-    with gr.Column(visible=not hosted) as column:
+    settings = get_settings()
+    restricted = not is_admin(None, settings)  # anonymous visitors may not use it
+    reason = ("open to this Space's admins only (sign in with Hugging Face)" if settings.hosted
+              else f"off for visitors of a server on {settings.host} (see TRAVELBOT_OPEN)")
+    note = gr.Markdown(f"*{what} is {reason}.*", visible=restricted)
+    with gr.Column(visible=not restricted) as column:
         yield column
-    if hosted:
+    if restricted and settings.oauth_enabled:
         def visibility(oauth_profile: Optional[gr.OAuthProfile] = None) -> tuple[gr.Column, gr.Markdown]:  # noqa: UP007
             admin = is_admin(_username(oauth_profile))
             return gr.Column(visible=admin), gr.Markdown(visible=not admin)

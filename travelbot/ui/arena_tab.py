@@ -11,11 +11,13 @@ from collections.abc import Iterator
 
 import gradio as gr
 
+from travelbot.chat import check_message
 from travelbot.config import get_settings
 from travelbot.errors import InvalidInputError, TravelbotError
 from travelbot.feedback import arena
+from travelbot.limits import check_rate
 from travelbot.ui import leaderboard_view
-from travelbot.ui.common import error_note, voter_for
+from travelbot.ui.common import error_note, identity_note, message_box, visitor_key, voter_for
 
 VOTES = ("A is better", "B is better", "Tie", "Both are bad")
 INTRO = (
@@ -36,6 +38,8 @@ def battle_turn(
     chat_a, chat_b = list(chat_a or []), list(chat_b or [])
     try:
         voter = voter_for(voter_key, name, request, profile)
+        check_message(message)  # before a battle is drawn, so a refused message leaves nothing behind
+        check_rate(visitor_key(request, profile))
         if not battle_id:
             battle_id = arena.start_battle(voter).id
         round_ = arena.ask(battle_id, message, voter)
@@ -104,6 +108,7 @@ def build(app: gr.Blocks, voter_key: gr.BrowserState) -> None:
     """Lay out the Arena tab inside the current Blocks context."""
     settings = get_settings()
     gr.Markdown(INTRO.format(turns=settings.arena_max_turns))
+    gr.Markdown(identity_note())
     with gr.Row():
         name = gr.Textbox(label="Your name (optional, shown in exports)", max_length=80, scale=2)
     battle_id = gr.State(None)
@@ -114,8 +119,7 @@ def build(app: gr.Blocks, voter_key: gr.BrowserState) -> None:
         buttons = [gr.Button(label, interactive=False, elem_classes=["vote-button"]) for label in VOTES]
     reveal = gr.Markdown(elem_id="arena-reveal")
     with gr.Row():
-        textbox = gr.Textbox(placeholder="Ask both models a travel question…", show_label=False, scale=5,
-                             max_length=settings.max_message_chars + 1)
+        textbox = message_box("Ask both models a travel question…", settings)
         send = gr.Button("Send", variant="primary", scale=1)
         stop = gr.Button("Stop", variant="stop", scale=1)
     with gr.Row():

@@ -10,7 +10,16 @@ from travelbot.chat import reply
 from travelbot.config import get_settings
 from travelbot.errors import TravelbotError
 from travelbot.models import get_registry
-from travelbot.ui.common import answer_footer, default_variant, error_note, raft_details, variant_choices
+from travelbot.limits import check_rate
+from travelbot.ui.common import (
+    answer_footer,
+    default_variant,
+    error_note,
+    message_box,
+    raft_details,
+    variant_choices,
+    visitor_key,
+)
 
 EXAMPLES = [
     "What should I pack for a week in Lisbon in May?",
@@ -34,6 +43,7 @@ def respond(
     """Stream one answer; yields (textbox, chatbot, history, conversation id, status)."""
     display, history = list(display or []), list(history or [])
     try:
+        check_rate(visitor_key(request))
         answer = reply(
             variant_name or "",
             message,
@@ -93,16 +103,13 @@ def build(app: gr.Blocks) -> None:
     details = gr.Markdown()
     chatbot = gr.Chatbot(label="Conversation", height=460, placeholder="Ask a travel question to start.")
     with gr.Row():
-        textbox = gr.Textbox(
-            placeholder="Ask a travel question…", show_label=False, scale=5, max_lines=6,
-            max_length=settings.max_message_chars + 1,
-        )
+        textbox = message_box("Ask a travel question…", settings, max_lines=6)
         send = gr.Button("Send", variant="primary", scale=1)
         stop = gr.Button("Stop", variant="stop", scale=1)
     status = gr.Markdown(elem_id="chat-status")
     gr.Examples(EXAMPLES, inputs=textbox, label="Try")
     with gr.Accordion("Settings", open=False):
-        system_prompt = gr.Textbox(label="System prompt", lines=3)
+        system_prompt = gr.Textbox(label="System prompt", lines=3, max_length=settings.max_system_prompt_chars)
         max_new_tokens = gr.Slider(16, 1024, value=settings.max_new_tokens, step=16, label="Max new tokens")
         temperature = gr.Slider(0.0, 1.5, value=0.7, step=0.05, label="Temperature (0 = greedy)")
     clear = gr.Button("New conversation", size="sm")

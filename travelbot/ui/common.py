@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from travelbot.config import get_settings
 from travelbot.feedback.voters import Voter, identify
 from travelbot.models import GenerationStats, Variant, get_registry
 
@@ -24,6 +25,13 @@ def answer_footer(variant: Variant, stats: GenerationStats) -> str:
         f"\n\n<sub>{variant.method} · base {variant.base.name} · {stats.completion_tokens} tokens · {speed}"
         f"{' · stopped at the length limit' if stats.finish_reason == 'length' else ''}</sub>"
     )
+
+
+def message_box(placeholder: str, settings=None, **kwargs) -> gr.Textbox:
+    """The box a question is typed in; it holds as many characters as the server accepts, no more."""
+    limit = (settings or get_settings()).max_message_chars
+    return gr.Textbox(placeholder=f"{placeholder} (up to {limit:,} characters; a longer paste is cut there)",
+                      show_label=False, scale=5, max_length=limit, **kwargs)
 
 
 def error_note(message: str) -> str:
@@ -53,6 +61,29 @@ def voter_for(browser_id: str | None, name: str | None, request: gr.Request | No
     """The person behind an Arena or Rate request: Hub sign-in, else this browser's id, else the session."""
     username = (getattr(profile, "username", None) or profile.get("preferred_username")) if profile else None
     return identify(browser_id, name, username=username, session=getattr(request, "session_hash", None))
+
+
+def visitor_key(request: gr.Request | None, profile: gr.OAuthProfile | None = None) -> str:
+    """Who a request comes from, for rate limits: the signed-in user, else the network address."""
+    username = (getattr(profile, "username", None) or profile.get("preferred_username")) if profile else None
+    if username:
+        return f"hf:{username}"
+    headers = getattr(request, "headers", None) or {}
+    # On a Space every request comes through its proxy, which names the visitor first in X-Forwarded-For.
+    forwarded = headers.get("x-forwarded-for", "") if get_settings().hosted else ""
+    address = forwarded.split(",")[0].strip() or getattr(getattr(request, "client", None), "host", None)
+    return f"address:{address or 'unknown'}"
+
+
+def identity_note() -> str:
+    """How votes and ratings are told apart here, in a sentence for the Arena and Rate tabs."""
+    settings = get_settings()
+    if settings.oauth_enabled or settings.hosted:
+        return ("<sub>Each vote and rating is tied to your Hugging Face account: sign in with the button at the top "
+                "of the page.</sub>")
+    return ("<sub>Without sign-in, votes and ratings are tied to a random id kept in this browser (no account): "
+            "it tells honest people apart, but clearing the browser's storage makes a new voter, so daily caps are "
+            "per browser. A public Space requires Hugging Face sign-in instead.</sub>")
 
 
 def new_browser_id(current: str | None) -> str:

@@ -10,8 +10,9 @@ import gradio as gr
 from travelbot.chat import ParallelReplies, Reply, check_message, reply
 from travelbot.config import get_settings
 from travelbot.errors import InvalidInputError, TravelbotError
+from travelbot.limits import check_rate
 from travelbot.store import get_store
-from travelbot.ui.common import answer_footer, error_note, raft_details, variant_choices
+from travelbot.ui.common import answer_footer, error_note, message_box, raft_details, variant_choices, visitor_key
 
 MAX_PANELS = 4
 
@@ -30,6 +31,7 @@ def compare(
         check_message(message)
         if not 2 <= len(names) <= MAX_PANELS:
             raise InvalidInputError(f"Pick between 2 and {MAX_PANELS} variants to compare.")
+        check_rate(visitor_key(request))
         store = get_store()
         client = getattr(request, "session_hash", None)
         conversation = store.new_conversation(kind="compare", client_id=client)
@@ -75,10 +77,7 @@ def build(app: gr.Blocks) -> None:
         )
         refresh = gr.Button("↻ Refresh list", scale=1, size="sm")
     with gr.Row():
-        textbox = gr.Textbox(
-            placeholder="One travel question for every variant…", show_label=False, scale=5,
-            max_length=settings.max_message_chars + 1,
-        )
+        textbox = message_box("One travel question for every variant…", settings)
         send = gr.Button("Compare", variant="primary", scale=1)
         stop = gr.Button("Stop", variant="stop", scale=1)
     with gr.Accordion("Settings", open=False):

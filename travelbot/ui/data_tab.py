@@ -155,14 +155,17 @@ def upload(files: list[str] | None) -> str:
         report = add_source([Path(f) for f in files])
     except TravelbotError as exc:
         return error_note(str(exc))
+    finally:  # what was kept is now in the data home; the uploaded copies go
+        for f in files:
+            Path(f).unlink(missing_ok=True)
     text = f"Added {len(report['guides_added'])} guides and {report['reddit_records']} Reddit records."
     if report["refused"]:
         text += f" Refused {report['refused']}:\n" + "\n".join(f"- {p}" for p in report["problems"])
     return text
 
 
-def build(app: gr.Blocks) -> None:
-    """Lay out the Data tab inside the current Blocks context."""
+def build(app: gr.Blocks) -> gr.Timer:
+    """Lay out the Data tab inside the current Blocks context; returns its dataset-build timer."""
     with gr.Tab("Corpus"):
         corpus_note = gr.Markdown()
         corpus = gr.Dataframe(headers=DOC_COLUMNS, interactive=False, wrap=True, max_height=360)
@@ -212,9 +215,10 @@ def build(app: gr.Blocks) -> None:
     question.submit(try_retrieval, [question, k], [hits, retrieval_note], api_visibility="private")
     build_pick.change(show_build, build_pick, [build_view, manifest_json], api_visibility="private")
     start.click(admin_only(RUNNER.start), [source, generator, ungrounded, seed], build_status, api_name="build_datasets")
-    timer = gr.Timer(2.0)
+    timer = gr.Timer(2.0, active=False)  # made active while the tab is open
     timer.tick(RUNNER.status, None, build_status, api_visibility="private")
     refresh_builds.click(builds, None, [build_pick, build_status], api_visibility="private")
     add.click(admin_only(upload), files, add_note, api_name="add_source").then(
         refresh_corpus, None, [corpus, corpus_note, doc_pick], api_visibility="private"
     )
+    return timer

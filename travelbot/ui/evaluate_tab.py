@@ -44,20 +44,32 @@ def _run_choices() -> list[tuple[str, int]]:
 def start(variants: list[str], split: str, scorers: list[str], limit: float | None, max_new_tokens: float,
           judge_model: str, judge_base_url: str, judge_key: str) -> tuple:
     """Start a run in the background; returns (status, run dropdown, run id state)."""
-    settings = get_settings()
-    extra = dict(settings.extra)
-    for name, value in (("TRAVELBOT_JUDGE_MODEL", judge_model), ("TRAVELBOT_JUDGE_BASE_URL", judge_base_url),
-                        ("TRAVELBOT_JUDGE_API_KEY", judge_key)):
-        if value and value.strip():
-            extra[name] = value.strip()
     config = EvalConfig(list(variants or []), list(scorers or []), split,
                         int(limit) if limit and not math.isnan(limit) and limit > 0 else None,
                         {"max_new_tokens": int(max_new_tokens)})
     try:
-        run_id = evaluate_in_background(config, replace(settings, extra=extra))
+        run_id = evaluate_in_background(config, judge_settings(judge_model, judge_base_url, judge_key))
     except TravelbotError as exc:
         return error_note(str(exc)), gr.skip(), None
     return f"Run {run_id} started.", gr.Dropdown(choices=_run_choices(), value=run_id), run_id
+
+
+def judge_settings(model: str, base_url: str, key: str, settings=None):
+    """The settings with the judge typed on the page. The server's own key goes only to the judge server the
+    server's configuration names; a different URL typed here is sent the key typed with it, or none."""
+    settings = settings or get_settings()
+    extra = dict(settings.extra)
+    model, base_url, key = (model or "").strip(), (base_url or "").strip(), (key or "").strip()
+    configured = extra.get("TRAVELBOT_JUDGE_BASE_URL") or settings.openai_base_url or ""
+    if model:
+        extra["TRAVELBOT_JUDGE_MODEL"] = model
+    if base_url and base_url.rstrip("/") != configured.rstrip("/"):
+        extra["TRAVELBOT_JUDGE_BASE_URL"] = base_url
+        extra.pop("TRAVELBOT_JUDGE_API_KEY", None)
+        settings = replace(settings, openai_api_key=None)
+    if key:
+        extra["TRAVELBOT_JUDGE_API_KEY"] = key
+    return replace(settings, extra=extra)
 
 
 def stop(run_id: int | None) -> str:
@@ -188,7 +200,8 @@ def build(app: gr.Blocks, tab: gr.Tab | None = None) -> None:
         judge_model = gr.Textbox(value=extra.get("TRAVELBOT_JUDGE_MODEL", ""), label="Model (e.g. gpt-4o)")
         judge_base_url = gr.Textbox(value=extra.get("TRAVELBOT_JUDGE_BASE_URL", ""),
                                     label="Base URL of an OpenAI-compatible server (blank = OpenAI)")
-        judge_key = gr.Textbox(type="password", label="API key (blank = OPENAI_API_KEY / TRAVELBOT_JUDGE_API_KEY)")
+        judge_key = gr.Textbox(type="password", label="API key (blank = the server's own key, which is only ever "
+                               "sent to the server's configured judge URL)")
     with admin_section(app, "Running evaluations"), gr.Row():
         run_button = gr.Button("Run", variant="primary")
         stop_button = gr.Button("Stop", variant="stop")

@@ -7,7 +7,7 @@ import gradio as gr
 from travelbot.config import get_settings
 from travelbot.errors import TravelbotError
 from travelbot.feedback.ratings import CRITERIA, OVERALL, next_item, rated_count, record_rating
-from travelbot.ui.common import error_note, voter_for
+from travelbot.ui.common import error_note, identity_note, voter_for
 
 QUESTIONS = {
     "relevance": "Relevance — does it address the question asked?",
@@ -38,7 +38,7 @@ def next_answer(voter_key: str, name: str, request: gr.Request | None = None,
     if item is None:
         return _form("", "", None, NOTHING_LEFT)
     overlap = get_settings().rating_overlap
-    return _form(f"**Question.** {item.question}", item.answer, item.item_id,
+    return _form(item.question, item.answer, item.item_id,
                  f"You have rated {done} answer{'' if done == 1 else 's'}. Each answer is rated by up to {overlap} people; "
                  "you never see their scores.")
 
@@ -64,10 +64,14 @@ def build(app: gr.Blocks, voter_key: gr.BrowserState) -> None:
     """Lay out the Rate tab inside the current Blocks context."""
     gr.Markdown("Read the question and the answer, then score the answer from 1 (poor) to 5 (excellent). "
                 "You are not told which variant wrote it. Leave a criterion blank if you cannot judge it.")
+    gr.Markdown(identity_note())
     name = gr.Textbox(label="Your name (optional)", max_length=80)
     item_id = gr.State(None)
-    question = gr.Markdown(elem_id="rate-question")
-    answer = gr.Markdown(elem_id="rate-answer", elem_classes=["compare-panel"])
+    # Plain text, never Markdown: a typed question (or an answer) could hold an image that every rater's
+    # browser would fetch from wherever it points.
+    question = gr.Textbox(label="Question", interactive=False, elem_id="rate-question", lines=1, max_lines=8)
+    answer = gr.Textbox(label="Answer", interactive=False, elem_id="rate-answer", lines=4, max_lines=30,
+                        elem_classes=["compare-panel"])
     radios = [gr.Radio(SCALE, label=QUESTIONS[c], elem_classes=["rate-scale"]) for c in (*CRITERIA, OVERALL)]
     comment = gr.Textbox(label="Comment (optional)", lines=2, max_length=2000)
     with gr.Row():

@@ -310,8 +310,9 @@ def refresh(selected: str | None, seen: dict | None) -> tuple[Any, ...]:
 # ---------------------------------------------------------------- layout
 
 
-def build(app: gr.Blocks) -> None:
-    """Lay out the Train tab inside the current Blocks context."""
+def build(app: gr.Blocks) -> gr.Timer:
+    """Lay out the Train tab inside the current Blocks context; returns its progress timer (inactive until
+    the tab is opened)."""
     try:  # the server is starting: runs that died with the last one are marked failed, queued runs start
         jobs.reconcile()
     except TravelbotError as exc:
@@ -376,4 +377,6 @@ def build(app: gr.Blocks) -> None:
     pick.input(lambda p: refresh(p, {}), [pick], panel, api_visibility="private")
     table.select(select_row, None, pick, api_visibility="private").then(
         lambda p: refresh(p, {}), [pick], panel, api_visibility="private")
-    gr.Timer(2.0).tick(refresh, [pick, seen], panel, api_visibility="private", show_progress="hidden")
+    timer = gr.Timer(2.0, active=False)
+    timer.tick(refresh, [pick, seen], panel, api_visibility="private", show_progress="hidden")
+    return timer
