@@ -97,7 +97,9 @@ def test_limits_on_what_a_visitor_may_send():
     assert check_system_prompt("  ") is None
     with pytest.raises(InvalidInputError, match="2,001 characters long; the limit is 2,000"):
         check_system_prompt("x" * 2001, Settings(max_system_prompt_chars=2000))
-    settings = Settings(requests_per_minute=2)
+    check_rate("address:127.0.0.1", Settings(requests_per_minute=1), now=0.0)  # loopback: not limited
+    check_rate("address:127.0.0.1", Settings(requests_per_minute=1), now=0.0)
+    settings = Settings(requests_per_minute=2, host="0.0.0.0")
     check_rate("address:10.0.0.9", settings, now=1000.0)
     check_rate("address:10.0.0.9", settings, now=1010.0)
     with pytest.raises(InvalidInputError, match="wait 41 seconds"):

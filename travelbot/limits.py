@@ -35,9 +35,13 @@ def generation_slot(settings: Settings | None = None, wait: float = SLOT_WAIT_SE
 
 
 def check_rate(visitor: str, settings: Settings | None = None, now: float | None = None) -> None:
-    """Count one question from ``visitor``; refuse it when they sent ``requests_per_minute`` in the last minute."""
-    limit = (settings or get_settings()).requests_per_minute
-    if limit <= 0:
+    """Count one question from ``visitor``; refuse it when they sent ``requests_per_minute`` in the last minute.
+
+    A server that only this machine can reach (loopback, not hosted) has no visitors to limit.
+    """
+    settings = settings or get_settings()
+    limit = settings.requests_per_minute
+    if limit <= 0 or (settings.loopback and not settings.hosted):
         return
     now = time.monotonic() if now is None else now
     with _lock:

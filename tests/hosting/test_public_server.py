@@ -244,7 +244,7 @@ def test_control_and_bidi_characters_are_not_stored(served) -> None:
 
 
 def test_questions_per_minute_are_limited_per_visitor(served, settings_for_test) -> None:
-    settings_for_test(requests_per_minute=1)
+    settings_for_test(requests_per_minute=1, host="0.0.0.0")  # a loopback-only server has no visitors to limit
     client = _client(served)
     first = client.predict(message="Is Rome busy in May?", variant_name=PAIR[0], system_prompt="",
                            max_new_tokens=16, temperature=0, api_name="/chat")
