@@ -139,3 +139,13 @@ def test_store_agreement_with_a_scope(home, tmp_path):
     assert "evaluation answers rated on relevance: 0" in text.stdout
     wrong = cli("agreement", "--split", "train")
     assert wrong.returncode != 0 and "Unknown split 'train'" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_every_command_is_listed_however_the_module_is_run():
+    from travelbot.cli import main
+
+    for module in ("travelbot", "travelbot.cli"):
+        shown = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120)
+        assert shown.returncode == 0, shown.stderr
+        listed = {line.split()[0] for line in shown.stdout.split("Commands:")[1].splitlines() if line.strip()}
+        assert listed == set(main.commands), (module, set(main.commands) - listed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
@@ -190,7 +191,9 @@ def train(method: str, base: str | None, from_variant: str | None, preset: str, 
         settings["max_steps"] = max_steps
     config = resolve_config(method, preset=preset, base=base, from_variant=from_variant, dataset=dataset, name=name,
                             reward_model=reward_model, overrides=settings)
-    summary = run_training(config, job_id=job_id)
+    # With --json stdout carries only the summary: the trainer's own log lines go to stderr.
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        summary = run_training(config, job_id=job_id)
     if as_json:
         _print_json(summary)
         return
@@ -359,9 +362,6 @@ def data_add(paths: tuple[str, ...], as_json: bool) -> None:
     for problem in report["problems"]:
         click.echo(f"  refused: {problem}", err=True)
 
-
-if __name__ == "__main__":
-    main()
 
 
 @main.group()
@@ -715,3 +715,7 @@ def space_mirror() -> None:
 
     counts = mirror_feedback()
     click.echo(f"mirrored {counts['votes']} votes and {counts['ratings']} ratings")
+
+
+if __name__ == "__main__":  # last, so every command above is registered
+    main()

@@ -29,6 +29,9 @@ def _text(message: dict) -> str:
 def test_page_says_what_it_is(client):
     html = urllib.request.urlopen(client.src).read().decode()
     assert "travelbot" in html
+    config = urllib.request.urlopen(client.src + "config").read().decode()
+    # the embedded base is said to be a demo, in the header and in the Arena
+    assert config.count("smollm2-135m is a 135M-parameter demo model") == 1 and "run on a small demo model" in config
 
 
 def test_chat_answers_with_method_base_and_speed(client):

@@ -48,6 +48,7 @@ class Base:
     system_prompt: str = "You are a helpful travel assistant."
     settings: GenerationSettings = field(default_factory=GenerationSettings)
     enabled: bool = True
+    demo: str | None = None  # the size ("135M") of a small model shipped to show the methods, not to give advice
 
     @property
     def source(self) -> str:

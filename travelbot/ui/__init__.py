@@ -9,7 +9,7 @@ from travelbot.config import ASSETS_DIR, get_settings
 from travelbot.evaluation.run import reconcile_runs
 from travelbot.hosting import check_sign_in, open_warning, start_mirroring, storage_warning
 from travelbot.ui import agreement_tab, arena_tab, chat_tab, compare_tab, data_tab, evaluate_tab, rate_tab, train_tab
-from travelbot.ui.common import new_browser_id
+from travelbot.ui.common import demo_note, new_browser_id
 
 UPLOAD_CACHE = (900, 3600)  # (every, older than) seconds
 TITLE = "travelbot — which fine-tuned travel chatbot serves people best?"
@@ -28,6 +28,8 @@ def build_app() -> gr.Blocks:
     # Uploaded and generated files are deleted from Gradio's cache an hour after they were made.
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=UPLOAD_CACHE) as app:
         gr.Markdown(HEADER, elem_id="header")
+        if demo_note():
+            gr.Markdown(demo_note(), elem_id="demo-note")
         settings = get_settings()
         warning = storage_warning(settings)
         if warning:

@@ -17,7 +17,7 @@ from travelbot.errors import InvalidInputError, TravelbotError
 from travelbot.feedback import arena
 from travelbot.limits import check_rate
 from travelbot.ui import leaderboard_view
-from travelbot.ui.common import error_note, identity_note, message_box, visitor_key, voter_for
+from travelbot.ui.common import demo_note, error_note, identity_note, message_box, visitor_key, voter_for
 
 VOTES = ("A is better", "B is better", "Tie", "Both are bad")
 INTRO = (
@@ -108,6 +108,9 @@ def build(app: gr.Blocks, voter_key: gr.BrowserState) -> None:
     """Lay out the Arena tab inside the current Blocks context."""
     settings = get_settings()
     gr.Markdown(INTRO.format(turns=settings.arena_max_turns))
+    if demo_note():
+        gr.Markdown("Both sides run on a small demo model here: vote for the more useful answer even when neither "
+                    "is good — that is what separates the fine-tuning methods.")
     gr.Markdown(identity_note())
     with gr.Row():
         name = gr.Textbox(label="Your name (optional, shown in exports)", max_length=80, scale=2)

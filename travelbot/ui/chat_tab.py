@@ -85,6 +85,8 @@ def variant_details(variant_name: str) -> tuple[str, str]:
         return error_note(str(exc)), ""
     adapter = f" · adapter `{variant.adapter.name}`" if variant.adapter else ""
     text = f"**{variant.name}** — method **{variant.method}**, base **{variant.base.name}**{adapter}"
+    if variant.base.demo:
+        text += f" · a {variant.base.demo}-parameter demo model: its answers show the method, not good advice"
     if variant.description:
         text += f"<br>{variant.description}"
     return text, variant.effective_system_prompt

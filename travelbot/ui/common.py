@@ -34,6 +34,16 @@ def message_box(placeholder: str, settings=None, **kwargs) -> gr.Textbox:
                       show_label=False, scale=5, max_length=limit, **kwargs)
 
 
+def demo_note() -> str:
+    """A plain word that the answers come from a small demo model (empty when no demo base is enabled)."""
+    demos = [f"{b.name} is a {b.demo}-parameter demo model" for b in get_registry().bases().values() if b.demo]
+    if not demos:
+        return ""
+    return (f"ℹ️ **{'; '.join(demos)}**: expect wrong or rambling travel advice. It "
+            "is here to show how fine-tuning methods and metrics compare, on a laptop CPU. For useful answers, "
+            "point travelbot at a 7B model on a GPU (README: *A real 7B model on a GPU machine*).")
+
+
 def error_note(message: str) -> str:
     return f"⚠️ {message}"
 
