@@ -410,7 +410,9 @@ def votes_import(path: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Ratings, pairs, matrices and rating summary as JSON.")
 @user_errors
 def leaderboard(rounds: int, seed: int, include_flagged: bool, as_json: bool) -> None:
-    """Variants ranked by blind votes (Bradley–Terry, Elo-like scale, bootstrap 95% intervals) and mean ratings."""
+    """Variants ranked by blind votes (Bradley–Terry with a weak prior, Elo-like scale, bootstrap 95% intervals;
+    provisional below TRAVELBOT_LEADERBOARD_MIN_BATTLES battles; votes needed to separate the top two) and mean
+    ratings."""
     from travelbot.feedback.standings import standings
 
     result = standings(rounds=rounds, seed=seed, include_flagged=include_flagged)
@@ -421,9 +423,13 @@ def leaderboard(rounds: int, seed: int, include_flagged: bool, as_json: bool) ->
     click.echo(f"{board.n_battles} votes, {board.rounds} bootstrap rounds (seed {board.seed})"
                + (f"; {result.flagged_votes} flagged votes left out" if result.flagged_votes and not include_flagged
                   else ""))
-    click.echo(f"{'rank':>4}  {'variant':<28} {'rating':>6}  {'95% interval':<13} {'battles':>7}")
+    if board.votes_to_separate_top_two:
+        click.echo(f"top two: {board.votes_to_separate_top_two.explanation}")
+    click.echo(f"{'rank':>4}  {'variant':<28} {'battles':>7}  rating [95% interval]")
     for r in board.ratings:
-        click.echo(f"{r.rank:>4}  {r.variant:<28} {r.rating:>6.0f}  {r.lower:>5.0f} – {r.upper:<5.0f} {r.battles:>7}")
+        click.echo(f"{r.rank:>4}  {r.variant:<28} {r.battles:>7}  {r.label()}")
+    if any(r.provisional for r in board.ratings):
+        click.echo(f"provisional: fewer than {board.min_battles} battles, the rating (≈) is a rough guess")
     summary = result.ratings
     if summary.scores:
         click.echo(f"\nratings: {summary.n_ratings} by {summary.n_raters} raters (mean, 95% interval, answers)")

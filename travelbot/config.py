@@ -67,6 +67,7 @@ class Settings:
     flag_words: str | None = None  # comma-separated; None = the built-in list of model and vendor names
     rating_overlap: int = 3
     ratings_per_day: int = 200
+    leaderboard_min_battles: int = 20  # a variant with fewer battles is provisional on the leaderboard
     max_upload_mb: int = 5  # largest file a visitor may upload
     max_system_prompt_chars: int = 2000
     max_prompt_tokens: int = 3072  # a conversation (system prompt, history, retrieved passages) longer than this is refused
@@ -169,6 +170,7 @@ class Settings:
             flag_words=env.get("TRAVELBOT_FLAG_WORDS"),
             rating_overlap=_int(env, "TRAVELBOT_RATING_OVERLAP", 3),
             ratings_per_day=_int(env, "TRAVELBOT_RATINGS_PER_DAY", 200),
+            leaderboard_min_battles=max(_int(env, "TRAVELBOT_LEADERBOARD_MIN_BATTLES", 20), 0),
             max_upload_mb=_int(env, "TRAVELBOT_MAX_UPLOAD_MB", 5),
             max_system_prompt_chars=_int(env, "TRAVELBOT_MAX_SYSTEM_PROMPT_CHARS", 2000),
             max_prompt_tokens=_int(env, "TRAVELBOT_MAX_PROMPT_TOKENS", 3072),

@@ -152,3 +152,6 @@ def test_leaderboard_endpoint_has_the_votes(app_url: str) -> None:
     assert "votes counted" in note and "bootstrap rounds" in note
     variants = {row[1] for row in board["data"]}
     assert variants <= set(PAIR) and variants
+    # A handful of test votes: every variant is provisional, its rating shown only with its interval.
+    assert all(row[2].startswith("≈") and f"provisional, {row[3]} battle" in row[2] for row in board["data"])
+    assert "**provisional**" in note and ("Top two" in note) == (len(variants) == 2)

@@ -1,21 +1,40 @@
 """The leaderboard: Bradley–Terry ratings from arena battles, and a summary of 1–5 ratings.
 
-Scale. Each variant gets a strength ``s`` by maximum likelihood, where variant i beats j with
+Scale. Each variant gets a strength ``s`` by (penalised) maximum likelihood, where variant i beats j with
 probability ``s_i / (s_i + s_j)``; a tie counts as half a win for each side (as FastChat's
 ``elo_analysis`` does). Strengths are reported on an Elo-like scale,
 ``rating = center + scale * log_base(s)`` (400 and 10 by default, so a 400-point gap means 10:1 odds),
 shifted so that the mean rating over the variants equals ``center``. Only differences mean anything.
 
 Fitting works on aggregated pair counts (the sufficient statistics) by damped Newton steps, with a
-ridge penalty ``RIDGE / 2 * sum(log_strength ** 2)`` (a Normal(0, 100²) prior on natural-log
-strengths): far too weak to move a rating fitted from real data, it only keeps a variant that won
-(or lost) every battle at a finite rating, and separate groups of variants that never met each
-centred on ``center``.
+weak Normal prior on each natural-log strength ``theta_i`` (the MAP estimate):
+``theta_i ~ Normal(0, 1 / precision_i)``, ``precision_i = RIDGE + PRIOR_PRECISION * (PRIOR_FADE /
+(PRIOR_FADE + n_i)) ** 2`` where ``n_i`` is variant i's battle count (``1e-4 + 2 * (20 / (20 + n_i))²``).
+Before any battle the prior is worth 8 ties against an average variant (each tie carries curvature
+1/4), a standard deviation of about 123 rating points, so one, two or five straight wins move a
+variant a few tens to a couple of hundred points, not a thousand. Its pull on a rating fades like
+``1 / n_i²`` while the evidence grows like ``n_i``: with hundreds of battles per variant the ratings are
+the plain maximum-likelihood ones to well under 0.01 points. The ``RIDGE`` floor (a Normal(0, 100²)
+prior) keeps a variant that won every battle finite at any count, and separate groups of variants
+that never met each centred on ``center``.
 
 Intervals. Battles are resampled with replacement (one multinomial draw over the cells
 pair x outcome, which is the same as resampling rows and much faster), the ratings refitted, and
-the percentile interval taken. Ranks are CI-aware, like Chatbot Arena's "rank (UB)": one plus the
-number of variants whose lower bound lies above this variant's upper bound.
+the percentile interval taken; the interval is widened where needed to cover the prior-and-data
+normal approximation (estimate ± z · standard error from the curvature at the estimate), because
+a handful of identical votes resamples to the same board every time. (That approximation counts a
+tie as a full battle of information, so with many ties it is a little wider than the bootstrap:
+about 5% at 10% ties.) Ranks are CI-aware, like Chatbot Arena's "rank (UB)": one plus the number of
+variants whose lower bound lies above this variant's upper bound. A variant with fewer than
+``min_battles`` battles is *provisional*.
+
+Separating the top two (``Separation``). From the interval of the leader's lead over the runner-up
+(bootstrap, widened as above), its standard error ``se = width / (2 z)``; the current evidence is
+counted as ``n0 = 1 / (se² p (1 - p))`` head-to-head votes (natural-log scale, ``p`` the win
+probability the lead implies) and the interval assumed to shrink as ``1 / sqrt(n)``. The estimate is
+the number of further votes between the two after which ``(z + 0.84) · se`` is at most the lead: the
+95% interval of the difference then excludes 0 with about 80% probability if the lead is real. When
+the two look equal (lead under ``DETECTABLE`` = 50 points) it is sized for a 50-point difference.
 
 Ratings (``rating_summary``) are averaged per answer over raters, then summarised per variant and
 criterion with a bootstrap interval over answers; agreement between raters is Krippendorff's alpha.
@@ -31,12 +50,18 @@ from typing import Any
 
 import numpy as np
 from scipy.special import expit
+from scipy.stats import norm
 
 from travelbot.analysis.stats import krippendorff_alpha, mean_interval, wilson_interval
 
 WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
 CRITERIA = ("relevance", "helpfulness", "correctness", "coherence", "conciseness", "overall")
-RIDGE = 1e-4
+RIDGE = 1e-4  # floor of the prior's precision on natural-log strengths
+PRIOR_PRECISION = 2.0  # prior precision added before any battle: 8 virtual ties against an average variant
+PRIOR_FADE = 20.0  # battles after which that added precision has fallen to a quarter
+MIN_BATTLES = 20  # fewer battles than this: the variant's rating is provisional
+DETECTABLE = 50.0  # rating points: the difference votes are sized for when the top two look equal
+POWER_Z = 0.8416  # one-sided normal quantile of 80%: the chance the sized votes separate the top two
 MIN_ROUNDS = 200
 _CHUNK = 2000  # bootstrap rounds fitted together; bounds memory for many variants
 
@@ -68,6 +93,30 @@ class VariantRating:
     wins: int
     losses: int
     ties: int
+    provisional: bool = False  # fewer battles than the board's ``min_battles``
+
+    def label(self) -> str:
+        """The rating as shown: with its interval, and never alone while provisional."""
+        text = f"{self.rating:.0f} [{self.lower:.0f}, {self.upper:.0f}]"
+        if not self.provisional:
+            return text
+        return f"≈{text} · provisional, {self.battles} battle{'' if self.battles == 1 else 's'}"
+
+
+@dataclass(frozen=True)
+class Separation:
+    """The lead of the best-rated variant over the runner-up, and about how many more votes between the
+    two would make the interval of that lead exclude 0 (80% chance, if the difference is real)."""
+
+    leader: str
+    runner_up: str
+    difference: float  # leader minus runner-up, rating points
+    lower: float  # interval of the difference
+    upper: float
+    separated: bool  # the interval excludes 0
+    votes: int  # more votes between the two; 0 when already separated
+    assumed_difference: float  # what the votes are sized for: the lead, or DETECTABLE when they look equal
+    explanation: str
 
 
 @dataclass(frozen=True)
@@ -101,6 +150,8 @@ class Leaderboard:
     battle_counts: list[list[int]]  # battles between row and column, ties included; symmetric
     scale: float = 400.0
     center: float = 1000.0
+    min_battles: int = MIN_BATTLES
+    votes_to_separate_top_two: Separation | None = None  # None with fewer than two variants
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(asdict(self))
@@ -148,12 +199,19 @@ def _tally(battles: Iterable[Mapping[str, Any]]) -> _Tally:
 # ---------------------------------------------------------------------------------------- fitting
 
 
-def _fit_log_strengths(pairs: np.ndarray, wins: np.ndarray, totals: np.ndarray, k: int,
-                       ridge: float = RIDGE, max_iter: int = 200) -> np.ndarray:
-    """Penalised Bradley–Terry MLE for R datasets at once: natural-log strengths, shape (R, k), mean 0.
+def prior_precision(battles: np.ndarray | float) -> np.ndarray:
+    """Precision of the Normal prior on each natural-log strength, from each variant's battle count."""
+    return RIDGE + PRIOR_PRECISION * (PRIOR_FADE / (PRIOR_FADE + np.asarray(battles, dtype=float))) ** 2
+
+
+def _fit_log_strengths(pairs: np.ndarray, wins: np.ndarray, totals: np.ndarray, k: int, prior: bool = True,
+                       max_iter: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """Bradley–Terry MAP fit for R datasets at once: natural-log strengths, shape (R, k), mean 0, and the
+    objective's curvature there, shape (R, k, k) (the inverse covariance of the normal approximation).
 
     ``wins[r, p]`` is the score of ``pairs[p, 0]`` against ``pairs[p, 1]`` (ties as halves) out of
-    ``totals[r, p]`` battles. Damped Newton on a strictly convex objective: a few iterations.
+    ``totals[r, p]`` battles. Each dataset's prior follows its own battle counts; ``prior=False`` keeps
+    only the ``RIDGE`` floor. Damped Newton on a strictly convex objective: a few iterations.
     """
     n_rows, n_pairs = wins.shape
     design = np.zeros((n_pairs, k))
@@ -161,18 +219,25 @@ def _fit_log_strengths(pairs: np.ndarray, wins: np.ndarray, totals: np.ndarray, 
     design[np.arange(n_pairs), pairs[:, 1]] = -1.0
     outer = (design[:, :, None] * design[:, None, :]).reshape(n_pairs, k * k)
     losses = totals - wins
+    precision = prior_precision(totals @ np.abs(design)) if prior else np.full((n_rows, k), RIDGE)
+    diagonal = np.arange(k)
 
     def objective(theta: np.ndarray) -> np.ndarray:
         d = theta @ design.T
-        return (wins * np.logaddexp(0.0, -d) + losses * np.logaddexp(0.0, d)).sum(1) + 0.5 * ridge * (theta**2).sum(1)
+        return ((wins * np.logaddexp(0.0, -d) + losses * np.logaddexp(0.0, d)).sum(1)
+                + 0.5 * (precision * theta**2).sum(1))
+
+    def curvature(theta: np.ndarray) -> np.ndarray:
+        p = expit(theta @ design.T)
+        hessian = ((totals * p * (1.0 - p)) @ outer).reshape(n_rows, k, k)
+        hessian[:, diagonal, diagonal] += precision
+        return hessian
 
     theta = np.zeros((n_rows, k))
     value = objective(theta)
     for _ in range(max_iter):
-        p = expit(theta @ design.T)
-        grad = (totals * p - wins) @ design + ridge * theta
-        hessian = ((totals * p * (1.0 - p)) @ outer).reshape(n_rows, k, k) + ridge * np.eye(k)
-        step = np.linalg.solve(hessian, grad[..., None])[..., 0]
+        grad = (totals * expit(theta @ design.T) - wins) @ design + precision * theta
+        step = np.linalg.solve(curvature(theta), grad[..., None])[..., 0]
         decrement = (grad * step).sum(1)  # Newton decrement squared: >= 0
         if decrement.max() < 1e-18:
             break
@@ -185,7 +250,7 @@ def _fit_log_strengths(pairs: np.ndarray, wins: np.ndarray, totals: np.ndarray, 
                 break
             t[poor] *= 0.5
         theta, value = candidate, new_value
-    return theta - theta.mean(axis=1, keepdims=True)
+    return theta - theta.mean(axis=1, keepdims=True), curvature(theta)
 
 
 def _to_ratings(theta: np.ndarray, scale: float, base: float, center: float) -> np.ndarray:
@@ -193,13 +258,16 @@ def _to_ratings(theta: np.ndarray, scale: float, base: float, center: float) -> 
 
 
 def bradley_terry(battles: Iterable[Mapping[str, Any]], *, scale: float = 400.0, base: float = 10.0,
-                  center: float = 1000.0) -> dict[str, float]:
-    """Bradley–Terry ratings on an Elo-like scale (mean ``center``); variants in no battle are absent."""
+                  center: float = 1000.0, prior: bool = True) -> dict[str, float]:
+    """Bradley–Terry ratings on an Elo-like scale (mean ``center``); variants in no battle are absent.
+
+    With the weak prior of the module docstring; ``prior=False`` gives the plain maximum-likelihood fit.
+    """
     tally = _tally(battles)
     if not tally.variants:
         return {}
     wins = tally.counts[:, 0] + tally.counts[:, 2] / 2.0
-    theta = _fit_log_strengths(tally.pairs, wins[None], tally.counts.sum(1)[None], len(tally.variants))[0]
+    theta = _fit_log_strengths(tally.pairs, wins[None], tally.counts.sum(1)[None], len(tally.variants), prior)[0][0]
     return {name: float(r) for name, r in zip(tally.variants, _to_ratings(theta, scale, base, center), strict=True)}
 
 
@@ -218,36 +286,84 @@ def _bootstrap(tally: _Tally, rounds: int, rng: np.random.Generator) -> np.ndarr
     for start in range(0, rounds, _CHUNK):
         draws = rng.multinomial(n, cells, size=min(_CHUNK, rounds - start)).reshape(-1, len(tally.pairs), 3)
         wins, totals = draws[..., 0] + draws[..., 2] / 2.0, draws.sum(axis=2).astype(float)
-        theta = _fit_log_strengths(tally.pairs, wins, totals, k)
+        theta = _fit_log_strengths(tally.pairs, wins, totals, k)[0]
         theta[totals @ involved == 0] = np.nan
         out.append(theta)
     return np.concatenate(out)
 
 
+def _separation(names: list[str], leader: int, runner_up: int, point: np.ndarray, samples: np.ndarray,
+                covariance: np.ndarray, confidence: float, to_points: float) -> Separation:
+    """The leader's lead with its interval, and the votes that would likely separate the two (module docstring)."""
+    z = norm.ppf(0.5 + confidence / 2.0)
+    difference = float(point[leader] - point[runner_up])
+    contrast = np.zeros(len(point))
+    contrast[leader], contrast[runner_up] = 1.0, -1.0
+    spread = z * math.sqrt(contrast @ covariance @ contrast) * to_points
+    lower, upper = difference - spread, difference + spread
+    draws = samples[:, leader] - samples[:, runner_up]
+    draws = draws[~np.isnan(draws)]
+    if draws.size:
+        tail = (1.0 - confidence) / 2.0 * 100.0
+        low, high = np.percentile(draws, [tail, 100.0 - tail])
+        lower, upper = min(lower, float(low)), max(upper, float(high))
+
+    a, b, level = names[leader], names[runner_up], f"{confidence:.0%}"
+    interval = f"{level} interval [{lower:.0f}, {upper:.0f}]"
+    separated = lower > 0.0
+    looks_equal = not separated and difference < DETECTABLE
+    assumed = DETECTABLE if looks_equal else difference
+    votes = 0
+    if not separated:
+        d, se = assumed / to_points, (upper - lower) / (2.0 * z) / to_points
+        p = float(expit(d))
+        votes = max(1, math.ceil((((z + POWER_Z) / d) ** 2 - 1.0 / se**2) / (p * (1.0 - p))))
+    if separated:
+        explanation = (f"{a} leads {b} by {difference:.0f} points ({interval}, which excludes 0): the top two are "
+                       "told apart.")
+    elif looks_equal:
+        explanation = (f"{a} and {b} look equal so far ({a} ahead by {difference:.0f} points, {interval}); about "
+                       f"{votes:,} more votes between them would tell them apart if one is really "
+                       f"{DETECTABLE:.0f} points better (80% chance).")
+    else:
+        explanation = (f"{a} leads {b} by {difference:.0f} points ({interval}, which includes 0); about {votes:,} "
+                       f"more votes between them would tell them apart if that lead is real (80% chance).")
+    return Separation(a, b, difference, float(lower), float(upper), bool(separated), votes, assumed, explanation)
+
+
 def leaderboard(battles: Iterable[Mapping[str, Any]], *, rounds: int = 1000, seed: int = 0,
                 confidence: float = 0.95, scale: float = 400.0, base: float = 10.0,
-                center: float = 1000.0) -> Leaderboard:
-    """Ratings with percentile-bootstrap intervals, CI-aware ranks, head-to-head records and matrices."""
+                center: float = 1000.0, min_battles: int = MIN_BATTLES) -> Leaderboard:
+    """Ratings with intervals, CI-aware ranks, provisional marks, the gap between the top two, head-to-head
+    records and matrices."""
     if int(rounds) != rounds or rounds < MIN_ROUNDS:
         raise ValueError(f"Use at least {MIN_ROUNDS} bootstrap rounds (1000 is usual); {rounds!r} give "
                          "unstable interval ends.")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"Confidence must lie strictly between 0 and 1 (for example 0.95), not {confidence!r}.")
-    rounds = int(rounds)
+    if int(min_battles) != min_battles or min_battles < 0:
+        raise ValueError(f"The minimum number of battles must be a whole number, 0 or more, not {min_battles!r}.")
+    rounds, min_battles = int(rounds), int(min_battles)
     tally = _tally(battles)
     k = len(tally.variants)
     n_battles = int(tally.counts.sum())
     common = {"n_battles": n_battles, "rounds": rounds, "seed": seed, "confidence": confidence,
-              "skipped": tally.skipped, "scale": scale, "center": center}
+              "skipped": tally.skipped, "scale": scale, "center": center, "min_battles": min_battles}
     if k == 0:
         return Leaderboard([], [], [], win_fraction=[], battle_counts=[], **common)
 
     wins = tally.counts[:, 0] + tally.counts[:, 2] / 2.0
-    theta = _fit_log_strengths(tally.pairs, wins[None], tally.counts.sum(1)[None], k)[0]
-    point = _to_ratings(theta, scale, base, center)
+    theta, curvature = _fit_log_strengths(tally.pairs, wins[None], tally.counts.sum(1)[None], k)
+    point = _to_ratings(theta[0], scale, base, center)
     samples = _to_ratings(_bootstrap(tally, rounds, np.random.default_rng(seed)), scale, base, center)
     tail = (1.0 - confidence) / 2.0 * 100.0
     lower, upper = np.nanpercentile(samples, [tail, 100.0 - tail], axis=0)
+    # Never narrower than the normal approximation: a few identical votes resample to a single board.
+    to_points = scale / math.log(base)
+    covariance = np.linalg.inv(curvature[0])
+    centring = np.eye(k) - 1.0 / k
+    spread = norm.ppf(0.5 + confidence / 2.0) * np.sqrt(np.diag(centring @ covariance @ centring)) * to_points
+    lower, upper = np.fmin(lower, point - spread), np.fmax(upper, point + spread)
 
     # Per-variant and per-pair counts, in alphabetical index space.
     decided = np.zeros((k, k))  # decided[i, j]: battles i won against j
@@ -263,10 +379,12 @@ def leaderboard(battles: Iterable[Mapping[str, Any]], *, rounds: int = 1000, see
         VariantRating(
             variant=tally.variants[i], rating=float(point[i]), lower=float(lower[i]), upper=float(upper[i]),
             rank=1 + int(np.sum(lower > upper[i])), battles=int(total[i]), wins=int(won[i]), losses=int(lost[i]),
-            ties=int(total[i] - won[i] - lost[i]),
+            ties=int(total[i] - won[i] - lost[i]), provisional=bool(total[i] < min_battles),
         )
         for i in order
     ]
+    separation = (_separation(tally.variants, order[0], order[1], point, samples, covariance, confidence, to_points)
+                  if k >= 2 else None)
     pairs = []
     for (i, j), (wi, wj, ties) in zip(tally.pairs, tally.counts, strict=True):
         n = int(wi + wj + ties)
@@ -278,7 +396,7 @@ def leaderboard(battles: Iterable[Mapping[str, Any]], *, rounds: int = 1000, see
                      for j in order] for i in order]
     counts = [[int(battles_between[i, j]) for j in order] for i in order]
     return Leaderboard(ratings, pairs, [tally.variants[i] for i in order], win_fraction=win_fraction,
-                       battle_counts=counts, **common)
+                       battle_counts=counts, votes_to_separate_top_two=separation, **common)
 
 
 # ---------------------------------------------------------------------------------------- ratings

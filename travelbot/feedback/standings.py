@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from travelbot.config import get_settings
 from travelbot.feedback.leaderboard import Leaderboard, RatingSummary, leaderboard, rating_summary
 from travelbot.feedback.ratings import rating_rows
 from travelbot.feedback.votes import battle_rows
@@ -23,11 +24,15 @@ class Standings:
                 "flagged_votes": self.flagged_votes}
 
 
-def standings(store: Store | None = None, *, rounds: int = 1000, seed: int = 0,
-              include_flagged: bool = False) -> Standings:
-    """Ratings with bootstrap intervals from every (unflagged) vote, and the rating summary."""
+def standings(store: Store | None = None, *, rounds: int = 1000, seed: int = 0, include_flagged: bool = False,
+              min_battles: int | None = None) -> Standings:
+    """Ratings with bootstrap intervals from every (unflagged) vote, and the rating summary. A variant with
+    fewer than ``min_battles`` battles (default ``TRAVELBOT_LEADERBOARD_MIN_BATTLES``) is provisional."""
     store = store or get_store()
     rows = battle_rows(store)
     flagged = sum(1 for row in rows if row["flagged"])
     counted = rows if include_flagged else [row for row in rows if not row["flagged"]]
-    return Standings(leaderboard(counted, rounds=rounds, seed=seed), rating_summary(rating_rows(store)), flagged)
+    if min_battles is None:
+        min_battles = get_settings().leaderboard_min_battles
+    board = leaderboard(counted, rounds=rounds, seed=seed, min_battles=min_battles)
+    return Standings(board, rating_summary(rating_rows(store)), flagged)

@@ -11,7 +11,7 @@ from travelbot.errors import TravelbotError
 from travelbot.feedback.standings import Standings, standings
 from travelbot.ui.common import error_note
 
-BOARD_COLUMNS = ["rank", "variant", "rating", "95% interval", "battles", "wins", "losses", "ties"]
+BOARD_COLUMNS = ["rank", "variant", "rating [95% interval]", "battles", "wins", "losses", "ties"]
 RATING_COLUMNS = ["variant", "criterion", "mean", "95% interval", "answers"]
 AGREEMENT_COLUMNS = ["criterion", "Krippendorff's alpha", "answers with ≥2 raters", "raters"]
 
@@ -24,17 +24,21 @@ def _interval(lower: float | None, upper: float | None, digits: int = 0) -> str:
 
 def tables(result: Standings) -> tuple[list[list], list[list], list[list], str]:
     board, ratings = result.board, result.ratings
-    rows = [[r.rank, r.variant, round(r.rating), _interval(r.lower, r.upper), r.battles, r.wins, r.losses, r.ties]
-            for r in board.ratings]
+    rows = [[r.rank, r.variant, r.label(), r.battles, r.wins, r.losses, r.ties] for r in board.ratings]
     scores = [[s.variant, s.criterion, None if math.isnan(s.mean) else round(s.mean, 2),
                _interval(s.lower, s.upper, 2), s.n] for s in ratings.scores]
     agreement = [[a.criterion, None if math.isnan(a.alpha) else round(a.alpha, 3), a.n_items, a.n_raters]
                  for a in ratings.agreement]
-    note = (f"{board.n_battles} votes counted · Bradley–Terry on an Elo-like scale (mean 1000), "
+    note = (f"{board.n_battles} votes counted · Bradley–Terry on an Elo-like scale (mean 1000) with a weak prior, "
             f"{board.rounds} bootstrap rounds (seed {board.seed}), 95% intervals; rank = 1 + variants whose "
             f"interval lies entirely above. {ratings.n_ratings} ratings by {ratings.n_raters} raters.")
     if result.flagged_votes:
         note += f" {result.flagged_votes} flagged votes left out (an answer named a model or vendor)."
+    if any(r.provisional for r in board.ratings):
+        note += (f"\n\nA variant with fewer than {board.min_battles} battles is **provisional**: its rating (≈) "
+                 "is a rough guess, read it with its interval.")
+    if board.votes_to_separate_top_two:
+        note += f"\n\n**Top two.** {board.votes_to_separate_top_two.explanation}"
     return rows, scores, agreement, note
 
 

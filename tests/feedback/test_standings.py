@@ -1,0 +1,83 @@
+"""The board from the store: the provisional mark follows TRAVELBOT_LEADERBOARD_MIN_BATTLES, in the result,
+its JSON and ``travelbot leaderboard``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+from click.testing import CliRunner
+
+from tests.feedback.conftest import answered_battle
+from travelbot.cli import main
+from travelbot.config import Settings, get_settings, set_settings
+from travelbot.errors import TravelbotError
+from travelbot.feedback import arena
+from travelbot.feedback.standings import standings
+from travelbot.feedback.voters import Voter
+from travelbot.store import Store
+
+ANA = Voter("browser:ana-0000000001", "Ana")
+
+
+@pytest.fixture
+def four_votes(store: Store, two_variants) -> Store:
+    for seed in range(4):
+        battle = answered_battle(store, two_variants, ANA, seed=seed)
+        arena.record_vote(battle.id, "A is better" if seed else "Tie", ANA, store=store, settings=two_variants)
+    return store
+
+
+def test_the_setting_is_read_from_the_environment() -> None:
+    assert Settings().leaderboard_min_battles == Settings.from_env({}).leaderboard_min_battles == 20
+    assert Settings.from_env({"TRAVELBOT_LEADERBOARD_MIN_BATTLES": "5"}).leaderboard_min_battles == 5
+    assert Settings.from_env({"TRAVELBOT_LEADERBOARD_MIN_BATTLES": "-3"}).leaderboard_min_battles == 0
+    with pytest.raises(TravelbotError, match="TRAVELBOT_LEADERBOARD_MIN_BATTLES must be a whole number"):
+        Settings.from_env({"TRAVELBOT_LEADERBOARD_MIN_BATTLES": "many"})
+
+
+def test_standings_mark_variants_below_the_minimum_provisional(four_votes: Store) -> None:
+    previous = get_settings()
+    try:
+        set_settings(replace(previous, leaderboard_min_battles=20))
+        board = standings(four_votes, rounds=200).board
+        assert board.min_battles == 20 and all(r.provisional and r.battles == 4 for r in board.ratings)
+        data = json.loads(json.dumps(standings(four_votes, rounds=200).to_dict(), allow_nan=False))
+        assert [r["provisional"] for r in data["leaderboard"]["ratings"]] == [True, True]
+        assert "more votes" in data["leaderboard"]["votes_to_separate_top_two"]["explanation"]
+        set_settings(replace(previous, leaderboard_min_battles=4))
+        assert not any(r.provisional for r in standings(four_votes, rounds=200).board.ratings)
+        assert all(r.provisional for r in standings(four_votes, rounds=200, min_battles=5).board.ratings)
+    finally:
+        set_settings(previous)
+
+
+def test_cli_never_prints_a_provisional_rating_alone(four_votes: Store) -> None:
+    previous = get_settings()
+    set_settings(replace(previous, db_url=four_votes.url, leaderboard_min_battles=20))
+    try:
+        result = CliRunner().invoke(main, ["leaderboard", "--rounds", "200"])
+    finally:
+        set_settings(previous)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[1].startswith("top two: ") and "more votes between them" in lines[1]
+    rows = [line for line in lines if "≈" in line and "·" in line]
+    assert len(rows) == 2 and all("provisional, 4 battles" in row and " [" in row for row in rows)
+    assert "provisional: fewer than 20 battles" in result.output
+
+
+def test_the_leaderboard_panel_shows_provisional_ratings_with_intervals_and_the_top_two(four_votes: Store) -> None:
+    from travelbot.ui.leaderboard_view import BOARD_COLUMNS, tables
+
+    result = standings(four_votes, rounds=200, min_battles=20)
+    rows, _, _, note = tables(result)
+    assert len(rows) == 2 and all(len(row) == len(BOARD_COLUMNS) for row in rows)
+    for row, rating in zip(rows, result.board.ratings, strict=True):
+        assert row[2] == f"≈{rating.rating:.0f} [{rating.lower:.0f}, {rating.upper:.0f}] · provisional, 4 battles"
+    assert "fewer than 20 battles is **provisional**" in note
+    assert note.index("**Top two.**") > note.index("votes counted")
+    assert result.board.votes_to_separate_top_two.explanation in note
+    rows, _, _, note = tables(standings(four_votes, rounds=200, min_battles=4))
+    assert not any("provisional" in row[2] for row in rows) and "provisional" not in note
