@@ -64,3 +64,11 @@ def test_pandalm_imports_every_item_and_reports_non_text_responses(pandalm_dir: 
     assert load_set("pandalm", store)[0] == items[0]
     with pytest.raises(InvalidInputError, match="No judgment set named 'nope'; imported sets: pandalm"):
         load_set("nope", store)
+
+
+def test_a_fresh_home_gets_the_bundled_human_judgments_once(store) -> None:
+    from travelbot.analysis.judgments import import_bundled, judgment_sets
+
+    assert import_bundled(store) == ["pandalm"]
+    assert judgment_sets(store) == {"pandalm": 999}
+    assert import_bundled(store) == []  # never again, also once someone imported their own sets

@@ -14,13 +14,38 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 SMALL_SET = "pandalm-small"
 
 
-def test_the_store_views_draw_their_charts(small_evaluation, page):
+def nobody_voted_or_rated(server_home) -> bool:
+    from travelbot.store import Store
+
+    store = Store(f"sqlite:///{(server_home / 'travelbot.db').resolve()}")
+    try:
+        return not (store.count("votes") or store.count("ratings"))
+    finally:
+        store.close()
+
+
+def test_a_fresh_home_opens_on_real_human_judgments(server_home, page):
+    if not nobody_voted_or_rated(server_home):
+        pytest.skip("people already voted or rated on this server, so the tab opens on the store")
+    open_tab(page, "Agreement")
+    note = page.locator("#agreement-note")
+    expect(note).to_contain_text("PandaLM's test set: 999 instruction–response pairs", timeout=120_000)
+    expect(note).to_contain_text("Set pandalm: 999 items")
+    table = page.locator(".block", has=page.get_by_text("Agreement with the human majority", exact=True)).last
+    for judge in ("gpt-3.5-turbo", "pandalm-7b", "bleu", "rougeL"):
+        expect(table.get_by_role("gridcell", name=judge, exact=True)).to_have_count(1)
+
+
+def test_the_store_views_draw_their_charts(small_evaluation, server_home, page):
+    opens_on = "pandalm" if nobody_voted_or_rated(server_home) else "store"
     open_tab(page, "Agreement")
     charts = page.locator(".js-plotly-plot:visible")
-    # Opening the tab draws the scatter and the heatmap; Compute adds the headline chart.
-    expect(charts).to_have_count(2)
+    # Opening the tab draws the scatter and the heatmap (and, on a home nobody voted in yet, the headline
+    # chart of PandaLM's set); Compute on the store draws the headline chart of the store's votes.
+    expect(page.get_by_label("Human data", exact=True)).to_have_value(opens_on, timeout=30_000)
+    choose(page, "Human data", "store")
     page.get_by_role("button", name="Compute", exact=True).click()
-    expect(page.locator("#agreement-note")).to_contain_text("arena votes on golden questions")
+    expect(page.locator("#agreement-note")).to_contain_text("arena votes on golden questions", timeout=60_000)
     expect(charts).to_have_count(3)
     for label in ("Agreement with humans", "Metric–metric correlation", "Metric vs mean rating"):
         block = page.locator(".block", has=page.get_by_text(label, exact=True)).last

@@ -209,3 +209,28 @@ def load_set(set_name: str, store: Store | None = None) -> list[JudgmentItem]:
         raise InvalidInputError(f"No judgment set named {set_name!r}; imported sets: {known}.")
     return [JudgmentItem(**{k: row[k] for k in ("item_id", "prompt", "response_a", "response_b", "reference",
                                                  "labels", "judges")}) for row in rows]
+
+
+# Human judgment sets shipped in assets/: a fresh data home starts with them, so agreement has real data.
+BUNDLED_SETS = {
+    "pandalm": ("benchmarks/pandalm",
+                "PandaLM's test set: 999 instruction–response pairs, each labelled by three people "
+                "(WeOpenML/PandaLM, Apache-2.0), with the verdicts of two judges, gpt-3.5-turbo and PandaLM-7B"),
+}
+
+
+def import_bundled(store: Store | None = None, assets_dir: Path | None = None) -> list[str]:
+    """Import the bundled judgment sets into a data home that has no judgment set yet; returns their names."""
+    from travelbot.config import get_settings
+
+    store = store or get_store()
+    if judgment_sets(store):
+        return []
+    assets_dir = assets_dir or get_settings().assets_dir
+    imported = []
+    for name, (folder, _) in BUNDLED_SETS.items():
+        if (assets_dir / folder / "testset-v1.json").is_file():
+            items, _ = load_pandalm(assets_dir / folder)
+            import_judgments(items, name, f"bundled:{folder}", store)
+            imported.append(name)
+    return imported

@@ -73,7 +73,7 @@ def build_report(store: Store | None = None, *, rounds: int = 1000, seed: int = 
                          "text": "No evaluation run yet (`travelbot eval`)."})
 
     result = standings(store, rounds=rounds, seed=seed)
-    board = [[r.rank, r.variant, _fmt(r.rating, r.lower, r.upper, 0), r.battles] for r in result.board.ratings]
+    board = [[r.rank, r.variant, r.label(), r.battles] for r in result.board.ratings]
     criteria = [[s.variant, s.criterion, _fmt(s.mean, s.lower, s.upper, 2), s.n] for s in result.ratings.scores]
     sections.append({
         "title": "Human results", "text": f"{result.board.n_battles} blind votes (Bradley–Terry, {rounds} bootstrap "

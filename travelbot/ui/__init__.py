@@ -6,6 +6,7 @@ import gradio as gr
 
 from travelbot import __version__
 from travelbot.config import ASSETS_DIR, get_settings
+from travelbot.analysis.judgments import import_bundled
 from travelbot.evaluation.run import reconcile_runs
 from travelbot.hosting import check_sign_in, open_warning, start_mirroring, storage_warning
 from travelbot.ui import agreement_tab, arena_tab, chat_tab, compare_tab, data_tab, evaluate_tab, rate_tab, train_tab
@@ -106,6 +107,7 @@ def launch(host: str | None = None, port: int | None = None, **kwargs) -> gr.Blo
     set_settings(settings)
     check_sign_in(settings)
     reconcile_runs()  # evaluation runs that died with the last server are marked failed
+    import_bundled()  # a fresh data home starts with real human judgments (PandaLM's), for Agreement
     app = build_app()
     warm_up()
     start_mirroring()

@@ -13,7 +13,7 @@ from travelbot.ui.common import error_note
 COLUMNS = ["judge or metric", "kind", "n", "accuracy", "acc. without ties", "macro F1", "Cohen's kappa",
            "chose the longer answer"]
 CRITERIA_COLUMNS = ["criterion", "judge's verdict", "rated answers", "Spearman", "Kendall tau", "Pearson"]
-DEFAULT_METRICS = ["bleu", "rougeL", "bertscore_f1"]
+DEFAULT_METRICS = ["bleu", "rougeL"]  # seconds on PandaLM's 999 pairs; BERTScore takes about a minute more
 ALL_SPLITS = "all"
 
 
@@ -35,6 +35,24 @@ def _store_variants() -> list[str]:
     with get_store().transaction() as conn:
         evaluated = set(conn.scalars(select(eval_answers.c.variant).distinct()))
     return sorted({*get_registry().variants(), *evaluated})
+
+
+def opening_view() -> list:
+    """[source, reference judge] the tab opens on: the store once people voted or rated here, else a bundled
+    set of real human judgments (so the tab never opens empty)."""
+    from travelbot.analysis.judgments import BUNDLED_SETS, judgment_sets
+    from travelbot.store import get_store
+
+    store, sets = get_store(), judgment_sets()
+    bundled = next((name for name in BUNDLED_SETS if name in sets), None)
+    if bundled is None or store.count("votes") or store.count("ratings"):
+        return [gr.Dropdown(choices=_sources(), value="store"), gr.skip()]
+    return [gr.Dropdown(choices=_sources(), value=bundled), "gpt-3.5-turbo"]
+
+
+def compute_imported(source: str, *args) -> list:
+    """:func:`compute` for an imported set chosen when the tab opened; nothing to do for the store."""
+    return [gr.skip()] * 3 if source == "store" else compute(source, *args)
 
 
 def _sources() -> list[str]:
@@ -111,6 +129,8 @@ def compute(source: str, metrics: list[str], reference_from: str, margin: float,
                                margin=float(margin), rounds=1000)
     except TravelbotError as exc:
         return [error_note(str(exc)), [], headline_chart([], [], None, "")]
+    from travelbot.analysis.judgments import BUNDLED_SETS
+
     rows, names, estimates = [], [], []
     for row in result.rows:
         d = row.agreement.to_dict()
@@ -120,7 +140,8 @@ def compute(source: str, metrics: list[str], reference_from: str, margin: float,
         names.append(row.name)
         estimates.append(d["accuracy"])
     ceiling = result.humans["ceiling"]
-    note = (f"Set **{result.set_name}**: {result.items} items; human majority {result.humans['labels']}. "
+    about = f"{BUNDLED_SETS[source][1]}. " if source in BUNDLED_SETS else ""
+    note = (f"{about}Set **{result.set_name}**: {result.items} items; human majority {result.humans['labels']}. "
             f"Human ceiling: leave-one-out {_fmt(ceiling['leave_one_out'])}, Fleiss' kappa "
             f"{_fmt(ceiling['fleiss_kappa'])}, Krippendorff's alpha {_fmt(ceiling['krippendorff_alpha'])}. "
             "95% intervals: Wilson for accuracies, BCa bootstrap over items for F1 and kappa.")
@@ -186,11 +207,14 @@ def build(app: gr.Blocks, tab: gr.Tab | None = None) -> None:
     rankings = gr.Dataframe(interactive=False, label="Variants ranked by people, beside each metric's mean")
     criteria = gr.Dataframe(headers=CRITERIA_COLUMNS, interactive=False,
                             label="People's rating on each criterion vs the LLM judge's verdict on it (same answers)")
-    run.click(compute, [source, metrics, reference_from, margin, split, variants, criterion], [note, table, chart],
-              api_name="agreement")
     opened = tab.select if tab is not None else app.load
     for event in (run.click, scatter_metric.change, opened):
         event(people_views, [metrics, scatter_metric, split, variants, criterion],
               [scatter, rankings, criteria, heatmap], api_visibility="private")
-    opened(lambda: (gr.Dropdown(choices=_sources()), gr.Dropdown(choices=_store_variants())), None,
-           [source, variants], api_visibility="private")
+    opened(lambda: gr.Dropdown(choices=_store_variants()), None, variants, api_visibility="private")
+    opening = opened(opening_view, None, [source, reference_from], api_visibility="private").then(
+        compute_imported, [source, metrics, reference_from, margin, split, variants, criterion], [note, table, chart],
+        api_visibility="private")
+    # A person's own Compute replaces the figures the tab opened on (which must not land after it).
+    run.click(compute, [source, metrics, reference_from, margin, split, variants, criterion], [note, table, chart],
+              api_name="agreement", cancels=[opening])
