@@ -31,7 +31,7 @@ def test_page_says_what_it_is(client):
     assert "travelbot" in html
     config = urllib.request.urlopen(client.src + "config").read().decode()
     # the embedded base is said to be a demo, in the header and in the Arena
-    assert config.count("smollm2-135m is a 135M-parameter demo model") == 1 and "run on a small demo model" in config
+    assert config.count("The embedded base is a 135M-parameter demo model") == 1 and "run on a small demo model" in config
 
 
 def test_chat_answers_with_method_base_and_speed(client):

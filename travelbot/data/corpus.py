@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,6 +227,7 @@ def corpus_hash(documents: list[Document]) -> str:
 
 
 _retriever_cache: dict[tuple, object] = {}
+_retriever_lock = threading.Lock()  # the first callers wait for one build instead of each building
 
 
 def _corpus_signature(settings: Settings) -> tuple:
@@ -242,11 +244,17 @@ def corpus_retriever(settings: Settings | None = None):
     since RAFT variants call this on every chat turn."""
     settings = settings or get_settings()
     key = (str(settings.data_dir), _corpus_signature(settings))
-    if key not in _retriever_cache:
-        documents, _ = load_corpus(settings)
-        _retriever_cache.clear()
-        _retriever_cache[key] = get_retriever(all_passages(documents), settings)
-    return _retriever_cache[key]
+    with _retriever_lock:
+        if key not in _retriever_cache:
+            documents, _ = load_corpus(settings)
+            _retriever_cache.clear()
+            _retriever_cache[key] = get_retriever(all_passages(documents), settings)
+        return _retriever_cache[key]
+
+
+def corpus_retriever_ready() -> bool:
+    """Whether a retriever is loaded (the embedder and index take tens of seconds the first time)."""
+    return bool(_retriever_cache)
 
 
 def retrieve(question: str, k: int = 5) -> list[RetrievedPassage]:

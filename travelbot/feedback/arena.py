@@ -266,6 +266,18 @@ def ask(battle_id: str, message: str, voter: Voter, *, store: Store | None = Non
     return BattleRound(battle, replies)  # type: ignore[arg-type]
 
 
+def waits_for_guides(battle_id: str, registry: Registry | None = None) -> bool:
+    """Whether a side of this battle retrieves passages and the retriever is still loading (the first
+    question after a restart then takes tens of seconds)."""
+    from travelbot.data.corpus import corpus_retriever_ready
+
+    if corpus_retriever_ready():
+        return False
+    variants = (registry or get_registry()).variants()
+    battle = get_battle(battle_id)
+    return any(variants[n].retriever for n in (battle.variant_a, battle.variant_b) if n in variants)
+
+
 def _conversation(history: list[Exchange], side: str) -> list[dict[str, str]]:
     return [m for x in history for m in ({"role": "user", "content": x.prompt},
                                          {"role": "assistant", "content": getattr(x, f"answer_{side}")})]

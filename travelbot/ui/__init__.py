@@ -52,7 +52,7 @@ def build_app() -> gr.Blocks:
             with gr.Tab("Arena", id="arena") as tabs["arena"]:
                 arena_tab.build(app, voter_key)
             with gr.Tab("Rate", id="rate") as tabs["rate"]:
-                rate_tab.build(app, voter_key)
+                rate_tab.build(app, voter_key, tabs["rate"])
             with gr.Tab("Evaluate", id="evaluate") as tabs["evaluate"]:
                 evaluate_tab.build(app, tabs["evaluate"])
             with gr.Tab("Agreement", id="agreement") as tabs["agreement"]:
@@ -74,7 +74,8 @@ def css() -> str:
 
 
 def warm_up() -> None:
-    """Load the first local base in the background so the first chat does not wait for it."""
+    """Load the first local base and the travel guides' retriever in the background, so the first chat
+    (and the first RAFT question) does not wait for them."""
     import logging
     import threading
 
@@ -86,6 +87,10 @@ def warm_up() -> None:
             base = next((b for b in get_registry().bases().values() if b.backend == "transformers"), None)
             if base is not None:
                 backend_for(base)
+            if any(v.retriever for v in get_registry().variants().values()):
+                from travelbot.data.corpus import corpus_retriever
+
+                corpus_retriever()
         except TravelbotError as exc:  # shown again, as a sentence, when someone chats with it
             logging.getLogger(__name__).warning("%s", exc)
 

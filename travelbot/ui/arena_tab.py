@@ -19,6 +19,7 @@ from travelbot.limits import check_rate
 from travelbot.ui import leaderboard_view
 from travelbot.ui.common import demo_note, error_note, identity_note, message_box, visitor_key, voter_for
 
+GETTING_READY = "Both models are getting ready: the first question after the server starts takes longer…"
 VOTES = ("A is better", "B is better", "Tie", "Both are bad")
 INTRO = (
     "Ask a travel question: two anonymous variants answer side by side as **A** and **B**. Ask up to "
@@ -42,6 +43,9 @@ def battle_turn(
         check_rate(visitor_key(request, profile))
         if not battle_id:
             battle_id = arena.start_battle(voter).id
+        if arena.waits_for_guides(battle_id):  # the question stays visible while the guides load
+            pending = [{"role": "user", "content": message.strip()}, {"role": "assistant", "content": "…"}]
+            yield [battle_id, chat_a + pending, chat_b + pending, "", GETTING_READY, *_buttons(False)]
         round_ = arena.ask(battle_id, message, voter)
     except TravelbotError as exc:
         yield [battle_id, chat_a, chat_b, message, error_note(str(exc)), *_buttons(bool(chat_a))]
@@ -115,12 +119,7 @@ def build(app: gr.Blocks, voter_key: gr.BrowserState) -> None:
     with gr.Row():
         name = gr.Textbox(label="Your name (optional, shown in exports)", max_length=80, scale=2)
     battle_id = gr.State(None)
-    with gr.Row(equal_height=True):
-        chat_a = gr.Chatbot(label="Model A", height=380, elem_id="arena-a")
-        chat_b = gr.Chatbot(label="Model B", height=380, elem_id="arena-b")
-    with gr.Row():
-        buttons = [gr.Button(label, interactive=False, elem_classes=["vote-button"]) for label in VOTES]
-    reveal = gr.Markdown(elem_id="arena-reveal")
+    # The question first, then both answers, then the vote: the order a voter goes through.
     with gr.Row():
         textbox = message_box("Ask both models a travel question…", settings)
         send = gr.Button("Send", variant="primary", scale=1)
@@ -129,6 +128,12 @@ def build(app: gr.Blocks, voter_key: gr.BrowserState) -> None:
         suggest_button = gr.Button("Suggest a question", size="sm")
         new_round_button = gr.Button("New round", size="sm")
     status = gr.Markdown(elem_id="arena-status")
+    with gr.Row(equal_height=True):
+        chat_a = gr.Chatbot(label="Model A", height=380, elem_id="arena-a")
+        chat_b = gr.Chatbot(label="Model B", height=380, elem_id="arena-b")
+    with gr.Row():
+        buttons = [gr.Button(label, interactive=False, elem_classes=["vote-button"]) for label in VOTES]
+    reveal = gr.Markdown(elem_id="arena-reveal")
 
     turn_inputs = [textbox, battle_id, chat_a, chat_b, voter_key, name]
     turn_outputs = [battle_id, chat_a, chat_b, textbox, status, *buttons]

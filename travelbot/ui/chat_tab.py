@@ -42,6 +42,9 @@ def respond(
 ) -> Iterator[tuple]:
     """Stream one answer; yields (textbox, chatbot, history, conversation id, status)."""
     display, history = list(display or []), list(history or [])
+    if message and message.strip() and _waits_for_guides(variant_name):  # the question stays visible meanwhile
+        yield "", [*display, {"role": "user", "content": message.strip()},
+                   {"role": "assistant", "content": LOADING_GUIDES}], history, conversation_id, ""
     try:
         check_rate(visitor_key(request))
         answer = reply(
@@ -75,6 +78,19 @@ def respond(
     shown = answer.answer + raft_details(answer) + answer_footer(answer.variant, answer.stats)
     display[-1] = {"role": "assistant", "content": shown}
     yield "", display, turn(), answer.conversation_id, ""
+
+
+LOADING_GUIDES = "⏳ Loading the travel guides this variant reads (once, after the server starts)…"
+
+
+def _waits_for_guides(variant_name: str | None) -> bool:
+    """Whether this variant retrieves passages and the retriever is still loading."""
+    from travelbot.data.corpus import corpus_retriever_ready
+
+    try:
+        return bool(get_registry().variant(variant_name or "").retriever) and not corpus_retriever_ready()
+    except TravelbotError:
+        return False
 
 
 def variant_details(variant_name: str) -> tuple[str, str]:

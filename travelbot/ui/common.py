@@ -18,6 +18,18 @@ def default_variant(choices: list[tuple[str, str]]) -> str | None:
     return choices[0][1] if choices else None
 
 
+def default_pair(choices: list[tuple[str, str]]) -> list[str]:
+    """Two variants to compare first: a base beside a fine-tuned variant (RAFT when there is one), so the
+    first comparison shows what fine-tuning changed."""
+    variants = get_registry().variants()
+    names = [name for _, name in choices if name in variants]
+    base = next((n for n in names if variants[n].method == "base"), None)
+    tuned = sorted((n for n in names if variants[n].method != "base"), key=lambda n: variants[n].method != "raft")
+    if base and tuned:
+        return [base, tuned[0]]
+    return [name for _, name in choices[:2]]
+
+
 def answer_footer(variant: Variant, stats: GenerationStats) -> str:
     """The line under an answer: method, base, tokens and speed."""
     speed = f"{stats.tokens_per_second:.1f} tok/s" if stats.tokens_per_second else "—"
@@ -36,12 +48,13 @@ def message_box(placeholder: str, settings=None, **kwargs) -> gr.Textbox:
 
 def demo_note() -> str:
     """A plain word that the answers come from a small demo model (empty when no demo base is enabled)."""
-    demos = [f"{b.name} is a {b.demo}-parameter demo model" for b in get_registry().bases().values() if b.demo]
-    if not demos:
+    sizes = sorted({b.demo for b in get_registry().bases().values() if b.demo})
+    if not sizes:
         return ""
-    return (f"ℹ️ **{'; '.join(demos)}**: expect wrong or rambling travel advice. It "
-            "is here to show how fine-tuning methods and metrics compare, on a laptop CPU. For useful answers, "
-            "point travelbot at a 7B model on a GPU (README: *A real 7B model on a GPU machine*).")
+    # No base name here: the header shows on the Arena too, where names must wait for the vote.
+    return (f"ℹ️ **The embedded base is a {' / '.join(sizes)}-parameter demo model**: expect wrong or rambling "
+            "travel advice. It is here to show how fine-tuning methods and metrics compare, on a laptop CPU. For "
+            "useful answers, point travelbot at a 7B model on a GPU (README: *A real 7B model on a GPU machine*).")
 
 
 def error_note(message: str) -> str:

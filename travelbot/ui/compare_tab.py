@@ -12,7 +12,15 @@ from travelbot.config import get_settings
 from travelbot.errors import InvalidInputError, TravelbotError
 from travelbot.limits import check_rate
 from travelbot.store import get_store
-from travelbot.ui.common import answer_footer, error_note, message_box, raft_details, variant_choices, visitor_key
+from travelbot.ui.common import (
+    answer_footer,
+    default_pair,
+    error_note,
+    message_box,
+    raft_details,
+    variant_choices,
+    visitor_key,
+)
 
 MAX_PANELS = 4
 
@@ -71,7 +79,7 @@ def build(app: gr.Blocks) -> None:
     choices = variant_choices()
     with gr.Row():
         variants = gr.Dropdown(
-            choices, value=[name for _, name in choices[:2]], multiselect=True, max_choices=MAX_PANELS,
+            choices, value=default_pair(choices), multiselect=True, max_choices=MAX_PANELS,
             allow_custom_value=True,
             label=f"Variants to compare (2–{MAX_PANELS})", scale=4,
         )

@@ -20,7 +20,7 @@ from travelbot.errors import TravelbotError
 from travelbot.evaluation import results as eval_results
 from travelbot.evaluation.run import LEXICAL, SCORER_NAMES, EvalConfig, evaluate_in_background, request_stop
 from travelbot.ui.admin import admin_only, admin_section
-from travelbot.ui.common import error_note, variant_choices
+from travelbot.ui.common import default_pair, error_note, variant_choices
 
 METRIC_COLUMNS = ["variant", "metric", "mean", "95% interval", "n", "missing"]
 PAIR_COLUMNS = ["variant A", "variant B", "judged", "A wins", "B wins", "ties", "inconsistent", "missing",
@@ -186,7 +186,7 @@ def build(app: gr.Blocks, tab: gr.Tab | None = None) -> None:
     gr.Markdown("Answer the golden questions with each chosen variant and score the answers. Answers and "
                 "scores are cached, so a re-run only computes what changed. LLM scorers need a judge endpoint.")
     with gr.Row():
-        variants = gr.Dropdown(choices, value=[n for _, n in choices[:2]], multiselect=True, allow_custom_value=True,
+        variants = gr.Dropdown(choices, value=default_pair(choices), multiselect=True, allow_custom_value=True,
                                label="Variants", scale=3)
         split = gr.Radio(["dev", "test", "all"], value="dev", label="Golden split", scale=1)
     scorer_choices = [(SCORER_LABELS[n] + (f" — {available[n]}" if available.get(n) else ""), n) for n in SCORER_NAMES]

@@ -60,8 +60,16 @@ def submit_rating(item_id: str | None, relevance: str | None, helpfulness: str |
     return next_answer(voter_key, name, request, profile)
 
 
-def build(app: gr.Blocks, voter_key: gr.BrowserState) -> None:
-    """Lay out the Rate tab inside the current Blocks context."""
+def answer_if_empty(item_id: str | None, voter_key: str, name: str, request: gr.Request | None = None,
+                    profile: gr.OAuthProfile | None = None) -> list:
+    """When the tab opens: the next answer, unless one is already on the form."""
+    if item_id:
+        return [gr.skip()] * (3 + len(CRITERIA) + 1 + 3)
+    return next_answer(voter_key, name, request, profile)
+
+
+def build(app: gr.Blocks, voter_key: gr.BrowserState, tab: gr.Tab | None = None) -> None:
+    """Lay out the Rate tab inside the current Blocks context; opening ``tab`` loads an answer to rate."""
     gr.Markdown("Read the question and the answer, then score the answer from 1 (poor) to 5 (excellent). "
                 "You are not told which variant wrote it. Leave a criterion blank if you cannot judge it.")
     gr.Markdown(identity_note())
@@ -82,3 +90,5 @@ def build(app: gr.Blocks, voter_key: gr.BrowserState) -> None:
     outputs = [item_id, question, answer, *radios, comment, status, submit]
     skip.click(next_answer, [voter_key, name], outputs, api_name="rate_next")
     submit.click(submit_rating, [item_id, *radios, comment, voter_key, name], outputs, api_name="rate_submit")
+    if tab is not None:
+        tab.select(answer_if_empty, [item_id, voter_key, name], outputs, api_visibility="private")
