@@ -142,3 +142,21 @@ def test_ratings_are_capped_per_rater_per_day(store: Store) -> None:
 def test_comments_lose_control_and_bidi_characters() -> None:
     _, comment = check_scores({OVERALL: 3}, "ok\u202e\u0007 fine\u2066")
     assert comment == "ok fine"
+
+
+def test_raters_can_ask_for_evaluation_answers_only(store: Store) -> None:
+    from sqlalchemy import insert
+
+    from travelbot.schema import _now, eval_answers
+
+    _log(store, "v1", "Is Porto hilly?", "Very.")
+    with store.transaction(write=True) as conn:
+        answer_id = conn.execute(insert(eval_answers).values(
+            cache_key="k", variant="v2", variant_revision="base", base="b", method="base", question_id="g-1",
+            question="Is Oslo pricey?", golden="Yes.", answer="Very.", raw_answer="Very.", contexts=[], settings={},
+            prompt_tokens=1, completion_tokens=1, seconds=0.1, batch_size=1, finish_reason="stop",
+            created_at=_now())).inserted_primary_key[0]
+    assert next_item(RATERS[0], store=store, evaluation_only=True).item_id == f"eval:{answer_id}"
+    assert next_item(RATERS[1], store=store, evaluation_only=True).item_id == f"eval:{answer_id}"
+    record_rating(f"eval:{answer_id}", FULL, RATERS[0], store=store)
+    assert next_item(RATERS[0], store=store, evaluation_only=True) is None  # the chat answer is not offered

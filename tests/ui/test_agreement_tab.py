@@ -36,6 +36,8 @@ def test_store_source_and_errors(client) -> None:
     assert "arena votes on golden questions" in note and table["data"][0][0] == "bleu"
     note, _, _ = client.predict("store", ["bleu"], "", 0, "dev", ["smollm2-135m"], "relevance", api_name="/agreement")
     assert "rated on *relevance*" in note
+    # too little store data says what counts and how to get more
+    assert "a vote counts when its battle asked a golden question" in note and "intervals are too wide" in note
     note, _, _ = client.predict("no-such-set", ["bleu"], "", 0, "all", [], "overall", api_name="/agreement")
     assert "No judgment set named 'no-such-set'" in note
 
@@ -67,3 +69,11 @@ def test_headline_chart_says_when_there_is_nothing_to_compare() -> None:
     full = agreement_tab.headline_chart(["bleu"], [{"value": 0.6, "lower": 0.5, "upper": 0.7, "n": 40}],
                                         {"value": 0.9}, "t")
     assert list(full.data[0].y) == [0.6] and list(full.data[0].error_y.array) == [pytest.approx(0.1)]
+
+
+def test_store_counts_warning_only_under_thirty() -> None:
+    from travelbot.ui.agreement_tab import store_counts_warning
+
+    assert store_counts_warning(30, 45) == ""
+    assert "Only 29 votes count" in store_counts_warning(29, 45) and "rated answers" not in store_counts_warning(29, 45)
+    assert "Only 3 rated answers count" in store_counts_warning(31, 3)

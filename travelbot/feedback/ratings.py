@@ -88,8 +88,12 @@ def rating_pool(store: Store | None = None) -> dict[str, tuple[RatingItem, str]]
 
 
 def next_item(rater: Voter, *, store: Store | None = None, settings: Settings | None = None,
-              rng: random.Random | None = None) -> RatingItem | None:
-    """The next answer for this rater, or None when nothing is left that still needs their rating."""
+              rng: random.Random | None = None, evaluation_only: bool = False) -> RatingItem | None:
+    """The next answer for this rater, or None when nothing is left that still needs their rating.
+
+    ``evaluation_only`` serves answers to golden questions from evaluation runs only: the ratings that
+    agreement analysis can set beside the metrics' scores of the same answers.
+    """
     settings = settings or get_settings()
     store = store or get_store(settings)
     with store.transaction() as conn:
@@ -97,7 +101,8 @@ def next_item(rater: Voter, *, store: Store | None = None, settings: Settings | 
                                    .group_by(ratings.c.item_id)).all())
         mine = set(conn.scalars(select(ratings.c.item_id).where(ratings.c.rater_id == rater.id)))
     open_items = [(raters.get(item_id, 0), item) for item_id, (item, _) in rating_pool(store).items()
-                  if item_id not in mine and raters.get(item_id, 0) < settings.rating_overlap]
+                  if item_id not in mine and raters.get(item_id, 0) < settings.rating_overlap
+                  and (not evaluation_only or item_id.startswith("eval:"))]
     if not open_items:
         return None
     most = max(count for count, _ in open_items)

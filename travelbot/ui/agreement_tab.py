@@ -50,6 +50,23 @@ def opening_view() -> list:
     return [gr.Dropdown(choices=_sources(), value=bundled), "gpt-3.5-turbo"]
 
 
+FEW = 30  # below this many, an agreement figure's interval is too wide to act on
+
+
+def store_counts_warning(votes: int, rated: int) -> str:
+    """What counts on the store's side and how to get more of it, when there is too little to act on."""
+    parts = []
+    if votes < FEW:
+        parts.append(f"Only {votes} votes count here: a vote counts when its battle asked a golden question "
+                     "(Arena → *Suggest a golden question*).")
+    if rated < FEW:
+        parts.append(f"Only {rated} rated answers count: a rating counts when it scores an evaluation run's answer "
+                     "(Rate → tick *Only answers to golden questions from evaluation runs*).")
+    if parts:
+        parts.append(f"With fewer than {FEW}, the intervals are too wide to act on.")
+    return "⚠️ " + " ".join(parts) + " " if parts else ""
+
+
 def compute_imported(source: str, *args) -> list:
     """:func:`compute` for an imported set chosen when the tab opened; nothing to do for the store."""
     return [gr.skip()] * 3 if source == "store" else compute(source, *args)
@@ -112,7 +129,7 @@ def compute(source: str, metrics: list[str], reference_from: str, margin: float,
                 estimates.append(d["accuracy"])
             note = (f"{found.votes_considered} arena votes on golden questions (each metric scores both answers "
                     f"against the golden answer); {found.rated_answers} evaluation answers rated on "
-                    f"*{scope.criterion}*. ")
+                    f"*{scope.criterion}*. {store_counts_warning(found.votes_considered, found.rated_answers)}")
             if found.ratings:
                 note += f"Ratings ({scope.criterion}) vs scores (Spearman): " + "; ".join(
                     f"{m} {_fmt(c['spearman'].to_dict())} (n={c['spearman'].n})" for m, c in found.ratings.items())

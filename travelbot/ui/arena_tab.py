@@ -125,7 +125,7 @@ def build(app: gr.Blocks, voter_key: gr.BrowserState) -> None:
         send = gr.Button("Send", variant="primary", scale=1)
         stop = gr.Button("Stop", variant="stop", scale=1)
     with gr.Row():
-        suggest_button = gr.Button("Suggest a question", size="sm")
+        suggest_button = gr.Button("Suggest a golden question (its votes count in Agreement)", size="sm")
         new_round_button = gr.Button("New round", size="sm")
     status = gr.Markdown(elem_id="arena-status")
     with gr.Row(equal_height=True):
