@@ -17,19 +17,19 @@ ADVANCED = "max_length=64\neval_samples=1\neval_steps=100\nbehaviour_questions=0
 
 def test_a_cpu_demo_run_shows_progress_and_finishes(page):
     open_tab(page, "Train")
-    max_steps = page.get_by_label("max_steps", exact=True)
+    max_steps = page.get_by_label("Training steps", exact=True)
     if page.get_by_label("Preset", exact=True).input_value() != "cpu-demo":  # a GPU machine defaults to gpu-small
         choose(page, "Preset", "cpu-demo")
         expect(max_steps).to_have_value("12")
     expect(page.get_by_label("Method", exact=True)).to_have_value("qlora")
     expect(page.get_by_label("Dataset", exact=True)).to_have_value(re.compile(r"newest \(browser-tiny\)"))
     page.get_by_label("Run name", exact=True).fill("browser-qlora")
-    for label, value in (("max_steps", "2"), ("per_device_train_batch_size", "1")):
+    for label, value in (("Training steps", "2"), ("Examples per step", "1")):
         field = page.get_by_label(label, exact=True)
         field.fill(value)
         field.press("Tab")
     page.get_by_role("button", name=re.compile(r"^Advanced")).click()
-    page.get_by_label("load_in_4bit (QLoRA's 4-bit NF4 base; slow on CPU)").uncheck()
+    page.get_by_label("Base in 4-bit NF4 (QLoRA; slow on a CPU)").uncheck()
     page.get_by_label("Other settings, one key=value per line").fill(ADVANCED)
     # The preview is the command the form will run: it follows every field.
     preview = page.get_by_text("Equivalent command:").locator("xpath=..")

@@ -150,3 +150,25 @@ def test_an_eval_only_log_event_does_not_blank_the_training_figures() -> None:
 
 def test_training_allowed_is_the_single_gate() -> None:
     assert train_tab.training_allowed(None) is True
+
+
+def test_the_bar_names_the_phase_and_took_is_the_whole_job(tmp_path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    events = [{"event": "start"}, {"event": "phase", "phase": "building the dataset (first run only)",
+                                   "detail": "Writing RAFT"}]
+    assert train_tab.current_phase(events) == "building the dataset (first run only): Writing RAFT"
+    running = {"id": 1, "status": "running", "name": "r", "method": "qlora", "preset": "cpu-demo", "device": "cpu"}
+    assert "building the dataset (first run only): Writing RAFT" in train_tab.progress_bar(running, {}, "building "
+                                                                                           "the dataset (first run "
+                                                                                           "only): Writing RAFT")
+    assert train_tab.current_phase([*events, {"event": "log", "step": 1, "loss": 2.0}]) is None
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    done = {**running, "status": "succeeded", "started_at": start, "finished_at": start + timedelta(seconds=199)}
+    assert "took 3 min 19 s" in train_tab.progress_stats(done, {"elapsed_seconds": 19})
+
+
+def test_the_output_tail_is_plain_text(tmp_path) -> None:
+    log = tmp_path / "out.log"
+    log.write_bytes(b"\x1b[32mloading\x1b[0m\n 50%|\x1b[1m##\x1b[0m| 1/2\r100%|####| 2/2\n")
+    assert jobs.output_tail({"output_path": str(log)}) == ["loading", "100%|####| 2/2"]

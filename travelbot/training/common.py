@@ -109,8 +109,9 @@ def trainer_arguments(config: TrainConfig, output: Path, device: str, evaluate: 
 
 
 # -- datasets -----------------------------------------------------------------------------------
-def dataset_dir(config: TrainConfig, settings: Settings) -> Path:
-    """The dataset build to train on: the given folder, else the newest build (built now if none)."""
+def dataset_dir(config: TrainConfig, settings: Settings, say=None) -> Path:
+    """The dataset build to train on: the given folder, else the newest build (built now if none, telling
+    ``say`` each step of the build)."""
     if config.dataset:
         path = Path(config.dataset)
         if not path.is_dir():
@@ -124,7 +125,7 @@ def dataset_dir(config: TrainConfig, settings: Settings) -> Path:
     from travelbot.data.build import BuildConfig, build_datasets
 
     log.info("No dataset build yet: building one from the bundled corpus first")
-    return Path(build_datasets(BuildConfig(), settings)["out"])
+    return Path(build_datasets(BuildConfig(), settings, progress=say)["out"])
 
 
 def load_rows(folder: Path, name: str, split: str, limit: int | None = None) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -370,6 +371,9 @@ def _job_events(job: dict) -> list[dict]:
     return events[starts[-1]:] if starts else events
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+
+
 def output_tail(job: dict, lines: int = OUTPUT_TAIL_LINES) -> list[str]:
     """The last lines of the job's stdout+stderr."""
     if not job.get("output_path"):
@@ -381,8 +385,9 @@ def output_tail(job: dict, lines: int = OUTPUT_TAIL_LINES) -> list[str]:
             data = handle.read()
     except OSError:
         return []
-    # Progress bars redraw with carriage returns; keep what a terminal would show last.
-    shown = [line.rsplit("\r", 1)[-1] for line in data.decode("utf-8", errors="replace").splitlines()]
+    # Progress bars redraw with carriage returns; keep what a terminal would show last, without colour codes.
+    text = _ANSI.sub("", data.decode("utf-8", errors="replace")).replace("\r\n", "\n").rstrip("\n")
+    shown = [line.rstrip("\r").rsplit("\r", 1)[-1] for line in text.split("\n")] if text else []
     return shown[-lines:] if lines > 0 else []
 
 

@@ -104,15 +104,21 @@ def run_training(config: TrainConfig, job_id: int | None = None, check_behaviour
     started = time.perf_counter()
     summary: dict[str, Any] = {"name": config.name, "method": config.method, "preset": config.preset,
                                "started_at": datetime.now(UTC).isoformat(), "code_revision": code_revision()}
+    def phase(name: str, detail: str | None = None) -> None:
+        """What the run is doing before and after its steps, for the progress bar."""
+        progress.write({"event": "phase", "phase": name, "detail": detail})
+
     try:
         start = starting_variant(config)
-        data = dataset_dir(config, settings)
+        data = dataset_dir(config, settings, say=lambda message: phase("building the dataset (first run only)", message))
+        phase("loading the model")
         manifest = (data / "manifest.json").read_bytes()
         summary |= {"start_variant": start.name, "base": start.base.name, "dataset": str(data),
                     "dataset_manifest_sha256": hashlib.sha256(manifest).hexdigest(),
                     "dataset_build": json.loads(manifest).get("build_id")}
         metrics = _method(config.method)(config, start, data, paths, progress, notes)
         if check_behaviour and config.method != "reward" and config.behaviour_questions > 0:
+            phase("comparing answers before and after on golden questions")
             metrics["behaviour"] = behaviour_check(start, paths.adapter, config.behaviour_questions)
     except Exception as exc:
         error = str(exc) if isinstance(exc, TravelbotError) else f"{type(exc).__name__}: {exc}"

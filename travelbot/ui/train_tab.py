@@ -214,12 +214,25 @@ def latest_values(events: list[dict]) -> dict:
     return merged
 
 
-def progress_bar(job: dict, last: dict) -> str:
-    """A plain HTML bar: the share of max_steps done (full when the job ended)."""
+def current_phase(events: list[dict]) -> str | None:
+    """What a running job does outside its training steps (building the dataset, loading, checking), if any:
+    the newest phase event not followed by a training step."""
+    for event in reversed(events):
+        if event.get("event") == "phase":
+            return event["phase"] + (f": {event['detail']}" if event.get("detail") else "")
+        if event.get("event") == "log" and event.get("step"):
+            return None
+    return None
+
+
+def progress_bar(job: dict, last: dict, phase: str | None = None) -> str:
+    """A plain HTML bar: the share of max_steps done (full when the job ended), and the phase it is in."""
     step, total = last.get("step") or 0, last.get("max_steps") or 0
     share = 1.0 if job["status"] == "succeeded" else (min(step / total, 1.0) if total else 0.0)
     colour = {"failed": "#dc2626", "cancelled": "#9ca3af", "succeeded": "#16a34a"}.get(job["status"], "#f97316")
     label = f"{html.escape(job['status'])} · step {step}/{total or '?'} · {share:.0%}"
+    if phase and job["status"] == "running":
+        label += f" · {html.escape(phase[:90])}"
     return (f'<div class="train-progress" style="border:1px solid #d1d5db;border-radius:6px;height:22px;'
             f'position:relative;overflow:hidden"><div style="width:{share * 100:.1f}%;height:100%;'
             f'background:{colour}"></div><span style="position:absolute;inset:0;text-align:center;'
@@ -237,6 +250,8 @@ def progress_stats(job: dict, last: dict) -> str:
               f"{_number(last.get('tokens_per_second'), '.0f')} tokens/s"]
     if job["status"] == "running":
         parts.append(f"ETA {_duration(last.get('eta_seconds'))}")
+    elif job.get("started_at") and job.get("finished_at"):  # the whole job: dataset, model, steps, checks
+        parts.append(f"took {_duration((job['finished_at'] - job['started_at']).total_seconds())}")
     elif last.get("elapsed_seconds") is not None:
         parts.append(f"took {_duration(last.get('elapsed_seconds'))}")
     return " · ".join(parts)
@@ -303,7 +318,8 @@ def refresh(selected: str | None, seen: dict | None) -> tuple[Any, ...]:
     signature = [current, len(progress["events"])]
     plot_out = loss_figure(progress["events"]) if changed("plot", signature) else gr.skip()
     tail = progress["output_tail"]
-    return (table_out, pick_out, progress_bar(progress, last), progress_stats(progress, last), plot_out,
+    return (table_out, pick_out, progress_bar(progress, last, current_phase(progress["events"])),
+            progress_stats(progress, last), plot_out,
             failure_note(progress, tail), "\n".join(tail), seen)
 
 
@@ -331,12 +347,14 @@ def build(app: gr.Blocks) -> gr.Timer:
             preset = gr.Dropdown(presets, value=preset_default, label="Preset")
             name = gr.Textbox("", label="Run name", placeholder="automatic: method-date-time")
         with gr.Row():
-            max_steps = gr.Number(values[0], label="max_steps", precision=0)
-            learning_rate = gr.Number(values[1], label="learning_rate")
-            lora_r = gr.Number(values[2], label="lora_r", precision=0)
-            batch = gr.Number(values[3], label="per_device_train_batch_size", precision=0)
+            max_steps = gr.Number(values[0], label="Training steps", precision=0, info="max_steps")
+            learning_rate = gr.Number(values[1], label="Learning rate", info="learning_rate")
+            lora_r = gr.Number(values[2], label="LoRA rank", precision=0, info="lora_r")
+            batch = gr.Number(values[3], label="Examples per step", precision=0, info="per_device_train_batch_size")
         with gr.Accordion("Advanced", open=False):
-            load_in_4bit = gr.Checkbox(values[4], label="load_in_4bit (QLoRA's 4-bit NF4 base; slow on CPU)")
+            load_in_4bit = gr.Checkbox(values[4], label="Base in 4-bit NF4 (QLoRA; slow on a CPU)",
+                                       info="load_in_4bit — on a CPU bitsandbytes warns that its CPU kernels are "
+                                            "slow: that warning is expected")
             advanced = gr.Textbox("", label="Other settings, one key=value per line", lines=4,
                                   placeholder="gradient_accumulation_steps=2\nwarmup_ratio=0.1")
             gr.Markdown("Settings: " + ", ".join(f"`{key}`" for key in sorted(TUNABLE)))
