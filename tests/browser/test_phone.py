@@ -28,6 +28,8 @@ def test_a_phone_can_read_the_header_switch_tabs_and_chat(phone):
     header = page.locator("#header")
     expect(header).to_be_in_viewport()
     expect(header.get_by_role("heading", name="travelbot")).to_be_visible()
+    height = header.bounding_box()["height"]
+    assert height < 90, f"the header takes {height:.0f} px of a phone screen; it should collapse to about a line"
     tabs = page.get_by_role("tablist").first
     expect(tabs).to_be_visible()
     for name in ("Chat", "Arena", "Rate"):
