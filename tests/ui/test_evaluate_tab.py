@@ -83,3 +83,10 @@ def test_downloads_do_not_pile_up_in_the_temp_folder(client) -> None:
         assert open(csv_file, encoding="utf-8").readline().startswith("run_id,variant")
     assert {p.name for p in exports() - before} <= {f"run-{run_id}.csv", f"run-{run_id}.jsonl"}
     assert (temp / "travelbot-exports" / f"run-{run_id}.csv").is_file()
+
+
+def test_the_form_estimates_a_run_before_it_starts() -> None:
+    from travelbot.ui.evaluate_tab import estimate
+
+    assert estimate(["a", "b"], "dev", 0, 256).startswith("23 questions × 2 variants = 46 answers to generate")
+    assert estimate(["a"], "dev", 5, 64).startswith("5 questions × 1 variant = 5 answers")

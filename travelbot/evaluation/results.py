@@ -98,6 +98,16 @@ def latest_run_id(store: Store | None = None) -> int | None:
         return conn.scalar(select(eval_runs.c.id).order_by(desc(eval_runs.c.id)).limit(1))
 
 
+def seconds_per_token(store: Store | None = None, recent: int = 200) -> float | None:
+    """Generation seconds per answer token over the most recent stored answers (None before any), for estimates."""
+    store = store or get_store()
+    with store.transaction() as conn:
+        rows = conn.execute(select(eval_answers.c.seconds, eval_answers.c.completion_tokens)
+                            .where(eval_answers.c.error.is_(None)).order_by(desc(eval_answers.c.id)).limit(recent)).all()
+    tokens = sum(r.completion_tokens for r in rows)
+    return sum(r.seconds for r in rows) / tokens if tokens else None
+
+
 def runs(store: Store | None = None, limit: int = 50) -> list[dict[str, Any]]:
     store = store or get_store()
     with store.transaction() as conn:

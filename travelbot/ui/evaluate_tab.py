@@ -32,6 +32,31 @@ SCORER_LABELS = {
 }
 
 
+LIGHT_SCORERS = ("bleu", "rouge", "semantic", "length")
+DEFAULT_SECONDS_PER_ANSWER = 4.6  # a 256-token answer of the embedded model on a 2-core CPU, before any run
+# (an upper bound: answers that stop early cost less)
+
+
+def estimate(variants: list[str] | None, split: str, limit: float | None, max_new_tokens: float) -> str:
+    """Before a run: how many answers it generates and about how long that takes here (from earlier runs'
+    seconds per answer, scaled to the chosen length; answers already cached cost nothing)."""
+    from travelbot.data.golden import load_golden
+
+    try:
+        questions, _ = load_golden(split=None if split == "all" else split)
+    except TravelbotError as exc:
+        return error_note(str(exc))
+    n = len(questions) if not limit or math.isnan(limit) or limit <= 0 else min(int(limit), len(questions))
+    answers = n * len(variants or [])
+    per_token = eval_results.seconds_per_token()
+    per_answer = (per_token or DEFAULT_SECONDS_PER_ANSWER / 256) * float(max_new_tokens or 256)
+    minutes = answers * per_answer / 60
+    when = f"about {minutes:.0f} min" if minutes >= 1 else "under a minute"
+    count = len(variants or [])
+    return (f"{n} questions × {count} variant{'' if count == 1 else 's'} = {answers} answers to generate, {when} on this "
+            "machine (answers cached by earlier runs are reused, so re-runs are quicker).")
+
+
 def _interval(lower, upper) -> str:
     return "—" if lower is None or upper is None else f"{lower:.3f} – {upper:.3f}"
 
@@ -133,7 +158,7 @@ def show(run_id: int | None) -> list:
         note += (f" Judge: {usage.get('requests', 0)} requests, {usage.get('retries', 0)} retries, "
                  f"{usage.get('prompt_tokens', 0) + usage.get('completion_tokens', 0)} tokens, "
                  f"${usage.get('cost_usd', 0):.4f}.")
-    return [metrics, pairs, latency_plot(results),
+    return [metrics, pairs, gr.Plot(latency_plot(results), visible=True),
             gr.Dropdown(choices=[(f"{qid} · {q[:70]}", qid) for qid, q in questions],
                         value=questions[0][0] if questions else None),
             str(csv_path), str(jsonl_path), note]
@@ -190,7 +215,9 @@ def build(app: gr.Blocks, tab: gr.Tab | None = None) -> None:
                                label="Variants", scale=3)
         split = gr.Radio(["dev", "test", "all"], value="dev", label="Golden split", scale=1)
     scorer_choices = [(SCORER_LABELS[n] + (f" — {available[n]}" if available.get(n) else ""), n) for n in SCORER_NAMES]
-    scorers = gr.CheckboxGroup(scorer_choices, value=[n for n in LEXICAL if n != "meteor" or not available.get(n)],
+    # A light first run: lexical overlap and embedding similarity, seconds per answer; BERTScore, METEOR and
+    # the LLM scorers are a tick away.
+    scorers = gr.CheckboxGroup(scorer_choices, value=[n for n in LIGHT_SCORERS if not available.get(n)],
                                label="Scorers")
     with gr.Row():
         limit = gr.Number(value=0, precision=0, minimum=0, label="Only the first N questions (0 = all)")
@@ -205,6 +232,7 @@ def build(app: gr.Blocks, tab: gr.Tab | None = None) -> None:
     with admin_section(app, "Running evaluations"), gr.Row():
         run_button = gr.Button("Run", variant="primary")
         stop_button = gr.Button("Stop", variant="stop")
+    cost = gr.Markdown(estimate(default_pair(choices), "dev", 0, settings.max_new_tokens), elem_id="eval-estimate")
     status = gr.Markdown(elem_id="eval-status")
     progress = gr.HTML()
     run_id = gr.State(None)
@@ -217,7 +245,7 @@ def build(app: gr.Blocks, tab: gr.Tab | None = None) -> None:
     note = gr.Markdown()
     metric_table = gr.Dataframe(headers=METRIC_COLUMNS, interactive=False, label="Per variant and metric")
     pair_table = gr.Dataframe(headers=PAIR_COLUMNS, interactive=False, label="Pairwise judge")
-    latency = gr.Plot(label="Latency")
+    latency = gr.Plot(label="Latency", visible=False)  # shown with a run's results, never empty
     with gr.Row():
         csv_file = gr.File(label="Scores (CSV)")
         jsonl_file = gr.File(label="Scores (JSONL)")
@@ -246,6 +274,8 @@ def build(app: gr.Blocks, tab: gr.Tab | None = None) -> None:
     # Setting the run (by a person, by opening the tab or by a finished run) shows it, and setting the
     # question shows its drill-down: each through its own change event, so nothing is computed twice.
     run_picker.change(show, run_picker, outputs, api_name="evaluation_results")
+    gr.on([variants.change, split.change, limit.change, max_new_tokens.change], estimate,
+          [variants, split, limit, max_new_tokens], cost, api_visibility="private", show_progress="hidden")
     question.change(drill_down, [run_picker, question], details, api_name="evaluation_question")
 
     def newest() -> gr.Dropdown:
