@@ -52,3 +52,22 @@ def test_side_by_side_starts_with_the_base_beside_a_fine_tuned_variant() -> None
     assert default_pair(variant_choices()) == ["smollm2-135m", "smollm2-raft"]
     only_bases = [("a", "smollm2-135m"), ("b", "smollm2-135m-precise")]
     assert default_pair(only_bases) == ["smollm2-135m", "smollm2-135m-precise"]
+
+
+def test_a_raft_answer_shows_the_passages_it_quoted_with_the_quoted_text() -> None:
+    from types import SimpleNamespace
+
+    from travelbot.data.raft import parse_raft_answer
+    from travelbot.ui.common import raft_details
+
+    passages = [SimpleNamespace(title="Lisbon, Portugal", section="Getting around",
+                                text="Trams climb the hills. The metro has four lines and runs until 1 am."),
+                SimpleNamespace(title="Porto, Portugal", section="When to go", text="June is festival month.")]
+    output = ("##Reason: It says ##begin_quote## The metro has four lines ##end_quote## and "
+              "##begin_quote## buses run all night ##end_quote##.\n\n<ANSWER>: Take the metro.")
+    reply = SimpleNamespace(raft=parse_raft_answer(output), passages=passages)
+    shown = raft_details(reply)
+    assert "2 sources quoted" in shown
+    assert "> The metro has four lines\n>\n> — *Lisbon, Portugal, Getting around*" in shown
+    assert "> buses run all night\n>\n> — *not in the passages it read*" in shown
+    assert "**Also read, not quoted.** Porto, Portugal — When to go" in shown

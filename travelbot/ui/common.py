@@ -61,22 +61,36 @@ def error_note(message: str) -> str:
     return f"⚠️ {message}"
 
 
+def quoted_sources(quotes: list[str], passages: list) -> list[tuple[str, object | None]]:
+    """Each quote with the retrieved passage it comes from (None when the model quoted text it was not given)."""
+    def plain(text: str) -> str:
+        return " ".join(text.split()).lower()
+
+    return [(quote, next((p for p in passages if plain(quote) and plain(quote) in plain(p.text)), None))
+            for quote in quotes]
+
+
 def raft_details(reply) -> str:
-    """Under a RAFT answer: its reasoning, the quotes it relied on and the passages it read."""
+    """Under a RAFT answer: the passages it quoted, with the quoted text, its reasoning, and what else it read."""
     raft = reply.raft
     if raft is None:
         return ""
     parts = []
+    quoted = quoted_sources(raft.quotes, reply.passages)
+    if quoted:
+        parts.append("**Sources quoted.**\n" + "\n".join(
+            f"> {quote}\n>\n> — *{p.title}, {p.section}*" if p is not None else f"> {quote}\n>\n> — *not in the passages it read*"
+            for quote, p in quoted))
     if raft.reasoning:
         parts.append(f"**Reasoning.** {raft.reasoning}")
-    if raft.quotes:
-        parts.append("**Quoted.**\n" + "\n".join(f"> {q}" for q in raft.quotes))
-    if reply.passages:
-        parts.append("**Sources read.** " + "; ".join(f"{p.title} — {p.section}" for p in reply.passages))
+    unquoted = [p for p in reply.passages if all(p is not source for _, source in quoted)]
+    if unquoted:
+        parts.append("**Also read, not quoted.** " + "; ".join(f"{p.title} — {p.section}" for p in unquoted))
     if not raft.well_formed:
         parts.append("*The model did not mark a final answer; showing its whole output.*")
     body = "\n\n".join(parts)
-    return f"\n\n<details><summary>Reasoning and sources</summary>\n\n{body}\n\n</details>"
+    label = f"{len(quoted)} source{'' if len(quoted) == 1 else 's'} quoted" if quoted else "Reasoning and sources"
+    return f"\n\n<details><summary>{label}</summary>\n\n{body}\n\n</details>"
 
 
 def voter_for(browser_id: str | None, name: str | None, request: gr.Request | None,
