@@ -165,3 +165,23 @@ def test_suggested_questions_come_from_the_golden_set() -> None:
 
     questions = {q.question for q in load_golden(golden_path())[0]}
     assert arena.suggest_question(random.Random(0)) in questions
+
+
+def test_the_first_battle_puts_a_base_against_a_fine_tuned_variant(store) -> None:
+    from dataclasses import replace
+
+    from travelbot.config import get_settings
+    from travelbot.feedback.voters import Voter
+
+    settings = replace(get_settings(), arena_weights="")
+    variants = arena.get_registry(settings).variants()
+    for seed in range(8):
+        first = arena.start_battle(Voter(f"browser:first-{seed:08d}"), store=store, settings=settings,
+                                   rng=random.Random(seed))
+        methods = sorted(variants[n].method == "base" for n in (first.variant_a, first.variant_b))
+        assert methods == [False, True], (first.variant_a, first.variant_b)
+        with store.transaction(write=True) as conn:  # back to an empty arena for the next seed
+            conn.execute(arena.battles.delete())
+    drawn = {frozenset(arena.draw_pair({"a": 1, "b": 1, "c": 1}, {}, random.Random(s), among=lambda p: "a" in p))
+             for s in range(20)}
+    assert drawn == {frozenset("ab"), frozenset("ac")}

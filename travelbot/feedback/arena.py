@@ -11,7 +11,7 @@ import logging
 import random
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -95,17 +95,21 @@ def arena_weights(settings: Settings | None = None, registry: Registry | None = 
     return {name: weight for name, weight in weights.items() if weight > 0}
 
 
-def draw_pair(weights: Mapping[str, float], counts: Mapping[frozenset, int], rng: random.Random) -> tuple[str, str]:
+def draw_pair(weights: Mapping[str, float], counts: Mapping[frozenset, int], rng: random.Random,
+              among: Callable[[frozenset], bool] | None = None) -> tuple[str, str]:
     """Two distinct variants in random left/right order.
 
     Each pair's target share of battles is proportional to the product of its variants' weights; a pair
     is drawn with probability proportional to how far it lags behind its target (never negative), so
-    new variants and rare pairs catch up and every pair gets battles.
+    new variants and rare pairs catch up and every pair gets battles. ``among`` narrows the pairs drawn
+    from (when it leaves any).
     """
     names = sorted(weights)
     if len(names) < 2:
         raise TravelbotError("The arena needs at least two variants; add an adapter or a variant in models.toml.")
     pairs = [frozenset((a, b)) for i, a in enumerate(names) for b in names[i + 1:]]
+    if among is not None and any(among(p) for p in pairs):
+        pairs = [p for p in pairs if among(p)]
     target = {p: weights[min(p)] * weights[max(p)] for p in pairs}
     total_target, total = sum(target.values()), sum(counts.get(p, 0) for p in pairs)
     deficit = [max(target[p] / total_target * (total + 1) - counts.get(p, 0), 0.0) for p in pairs]
@@ -130,7 +134,16 @@ def start_battle(voter: Voter, *, store: Store | None = None, settings: Settings
     """Draw a pair and open a battle for this voter (one conversation per side)."""
     settings = settings or get_settings()
     store = store or get_store(settings)
-    a, b = draw_pair(arena_weights(settings), pair_counts(store), rng or random.SystemRandom())
+    counts = pair_counts(store)
+    variants = get_registry(settings).variants()
+    method = lambda name: variants[name].method if name in variants else None  # noqa: E731
+
+    def base_and_tuned(pair: frozenset) -> bool:
+        return sorted(method(n) == "base" for n in pair) == [False, True]
+
+    # The very first battle puts a base against a fine-tuned variant: what fine-tuning changed, first.
+    a, b = draw_pair(arena_weights(settings), counts, rng or random.SystemRandom(),
+                     among=None if counts else base_and_tuned)
     battle = Battle(
         id=uuid.uuid4().hex, variant_a=a, variant_b=b,
         conversation_a=store.new_conversation(kind="arena", client_id=voter.id),
