@@ -154,3 +154,20 @@ def pandalm_dir() -> Path:
     if folder is None:
         pytest.skip("the PandaLM test set (shared/benchmarks/pandalm) is not on this machine")
     return folder
+
+
+# llama.cpp's native objects can abort the interpreter while it finalises ("terminate called without an active
+# exception", exit 134) after every test has passed; the run's own status is reported instead.
+_exit_status: list[int] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _exit_status.append(int(exitstatus))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _exit_status:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_exit_status[-1])

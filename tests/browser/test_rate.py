@@ -20,7 +20,7 @@ def test_a_rating_is_accepted_and_the_form_moves_on(page):
     ask(page, "How do I get from the airport to the city centre in Rome?")  # something to rate
     open_tab(page, "Rate")
     submit = page.get_by_role("button", name="Submit rating", exact=True)
-    expect(submit).to_be_enabled()  # opening the tab loaded an answer to rate
+    expect(submit).to_be_enabled(timeout=60_000)  # opening the tab loads an answer to rate
     question, answer, status = page.locator("#rate-question"), page.locator("#rate-answer"), page.locator("#rate-status")
     expect(question.locator("textarea")).not_to_have_value("")
     expect(status).to_contain_text("You have rated 0 answers")

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 from travelbot.config import get_settings
 from travelbot.errors import TravelbotError
 from travelbot.evaluation import results as eval_results
-from travelbot.evaluation.run import LEXICAL, SCORER_NAMES, EvalConfig, evaluate_in_background, request_stop
+from travelbot.evaluation.run import SCORER_NAMES, EvalConfig, evaluate_in_background, request_stop
 from travelbot.ui.admin import admin_only, admin_section
 from travelbot.ui.common import default_pair, error_note, variant_choices
 

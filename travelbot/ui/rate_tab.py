@@ -62,8 +62,8 @@ def submit_rating(item_id: str | None, relevance: str | None, helpfulness: str |
     return next_answer(voter_key, name, evaluation_only, request, profile)
 
 
-def answer_if_empty(item_id: str | None, voter_key: str, name: str, request: gr.Request | None = None,
-                    profile: gr.OAuthProfile | None = None) -> list:
+def answer_if_empty(item_id: str | None, voter_key: str, name: str, evaluation_only: bool = False,
+                    request: gr.Request | None = None, profile: gr.OAuthProfile | None = None) -> list:
     """When the tab opens: the next answer, unless one is already on the form."""
     if item_id:
         return [gr.skip()] * (3 + len(CRITERIA) + 1 + 3)
