@@ -48,17 +48,21 @@ bench: install
 clean:
 	rm -rf $(VENV) .pytest_cache
 
-# Regenerate the demo variants shipped in assets/adapters/ with the cpu-demo presets (about 15 min on 2 cores).
+# Regenerate the demo variants shipped in assets/adapters/: a concise build (answers and RAFT documents cut to
+# the sentences that answer the question, so rows fit whole, EOS included) and the cpu-demo-full presets.
+# Runs once, not in CI (about an hour on 2 cores; the closing figures come from `travelbot eval --split test`).
 DEMO_HOME ?= .travelbot-demo
 DEMO := TRAVELBOT_HOME=$(DEMO_HOME) $(BIN)/travelbot
+DEMO_BUILD ?= --answer-sentences 3 --raft-passage-sentences 3 --raft-distractors 1 --raft-oracle-fraction 1 \
+	--ungrounded-limit 160
 demo-adapters: install
 	rm -rf $(DEMO_HOME)
-	$(DEMO) data build --out $(DEMO_HOME)/dataset
-	$(DEMO) train qlora --base smollm2-135m --preset cpu-demo --name demo-qlora --dataset $(DEMO_HOME)/dataset
-	$(DEMO) train raft --base smollm2-135m --preset cpu-demo --name demo-raft --dataset $(DEMO_HOME)/dataset
-	$(DEMO) train reward --base smollm2-135m --preset cpu-demo --name demo-reward --dataset $(DEMO_HOME)/dataset
-	$(DEMO) train dpo --from demo-raft --preset cpu-demo --name demo-dpo --dataset $(DEMO_HOME)/dataset
-	$(DEMO) train rlhf --from demo-raft --preset cpu-demo --name demo-rlhf --dataset $(DEMO_HOME)/dataset \
+	$(DEMO) data build --out $(DEMO_HOME)/dataset $(DEMO_BUILD)
+	$(DEMO) train raft --base smollm2-135m --preset cpu-demo-full --name demo-raft --dataset $(DEMO_HOME)/dataset
+	$(DEMO) train qlora --base smollm2-135m --preset cpu-demo-full --name demo-qlora --dataset $(DEMO_HOME)/dataset
+	$(DEMO) train reward --base smollm2-135m --preset cpu-demo-full --name demo-reward --dataset $(DEMO_HOME)/dataset
+	$(DEMO) train dpo --from demo-raft --preset cpu-demo-full --name demo-dpo --dataset $(DEMO_HOME)/dataset
+	$(DEMO) train rlhf --from demo-raft --preset cpu-demo-full --name demo-rlhf --dataset $(DEMO_HOME)/dataset \
 		--reward-model $(DEMO_HOME)/runs/demo-reward
 	for method in qlora raft dpo rlhf; do \
 		$(DEMO) export-adapter demo-$$method --to assets/adapters --name smollm2-$$method || exit 1; done

@@ -18,7 +18,6 @@ from travelbot.models import Generation, Message, Variant, count_prompt_tokens, 
 from travelbot.store import ChatTurn, Store, get_store
 from travelbot.text import clean_text
 
-RAFT_DOCUMENTS = 4  # passages a retrieval-augmented (RAFT) variant reads per question
 
 
 def check_message(text: str | None, settings: Settings | None = None) -> str:
@@ -203,11 +202,12 @@ def retrieve_for(variant: Variant, message: str) -> tuple[list, str]:
     if variant.retriever != "corpus":
         raise TravelbotError(f"Variant {variant.name!r} asks for retriever {variant.retriever!r}; only 'corpus' exists.")
     from travelbot.data.corpus import corpus_retriever
-    from travelbot.data.raft import raft_prompt
+    from travelbot.data.raft import raft_prompt, trim_passage
     from travelbot.retrieval import Passage
 
-    hits = corpus_retriever().retrieve(message, RAFT_DOCUMENTS)
-    documents = [Passage(h.passage_id, h.doc_id, h.title, h.section, h.text) for h in hits]
+    hits = corpus_retriever().retrieve(message, variant.documents)
+    documents = [trim_passage(message, Passage(h.passage_id, h.doc_id, h.title, h.section, h.text),
+                              variant.passage_sentences) for h in hits]
     return hits, raft_prompt(message, documents)
 
 

@@ -165,7 +165,7 @@ def bench_chat_command(max_new_tokens: int, min_adapters: int, synthetic_rank: i
 @click.option("--base", default=None, help="Start from a base's weights.")
 @click.option("--from", "from_variant", default=None,
               help="Continue from a variant (name, or a method label such as 'raft' for its newest variant).")
-@click.option("--preset", default="cpu-demo", show_default=True, help="cpu-demo, gpu-small or gpu-7b.")
+@click.option("--preset", default="cpu-demo", show_default=True, help="cpu-demo (minutes), cpu-demo-full (the shipped demo variants), gpu-small or gpu-7b.")
 @click.option("--dataset", default=None, help="A `travelbot data build` folder or build id (default: the newest).")
 @click.option("--reward-model", default=None, help="rlhf: a reward-model run folder (default: the newest).")
 @click.option("--max-steps", type=click.IntRange(1, 10**7), default=None)
@@ -245,6 +245,10 @@ def data() -> None:
 @click.option("--heldout-fraction", type=click.FloatRange(0, 0.9), default=0.1, show_default=True)
 @click.option("--raft-distractors", type=click.IntRange(0, 20), default=3, show_default=True)
 @click.option("--raft-oracle-fraction", type=click.FloatRange(0, 1), default=0.8, show_default=True)
+@click.option("--raft-passage-sentences", type=click.IntRange(0, 50), default=0, show_default=True,
+              help="Trim each RAFT document to its n sentences nearest the question (0: whole passages).")
+@click.option("--answer-sentences", type=click.IntRange(0, 50), default=0, show_default=True,
+              help="Answers become the oracle passage's n sentences nearest the question (0: the whole passage).")
 @click.option("--leakage-threshold", type=click.FloatRange(0.5, 1), default=0.9, show_default=True,
               help="Cosine similarity to a golden test question at which a training question is dropped.")
 @click.option("--ungrounded-variant", default="smollm2-135m", show_default=True,
@@ -381,6 +385,25 @@ def votes_export(path: str, no_flagged: bool) -> None:
 
     count = export_votes(Path(path), include_flagged=not no_flagged)
     click.echo(f"{count} votes written to {path}")
+
+
+@votes.command("judge")
+@click.option("--limit", type=click.IntRange(1, 100000), default=None, help="Judge at most this many battles.")
+@click.option("--json", "as_json", is_flag=True)
+@user_errors
+def votes_judge(limit: int | None, as_json: bool) -> None:
+    """Ask the LLM judge (TRAVELBOT_JUDGE_MODEL) about every voted battle it has not judged, in both orders;
+    `travelbot agreement --source store` then compares it with the votes."""
+    from travelbot.feedback.battle_judge import judge_battles
+
+    done = judge_battles(limit=limit)
+    if as_json:
+        _print_json(done.to_dict())
+        return
+    click.echo(f"{done.judge_model}: judged {done.judged} battles ({done.already} judged before, "
+               f"{done.skipped_turns} of several turns left out, {done.failed} failed and will be asked again); "
+               f"{done.usage.get('prompt_tokens', 0)} prompt + {done.usage.get('completion_tokens', 0)} "
+               f"completion tokens, ${done.usage.get('cost_usd', 0):.4f}")
 
 
 @votes.command("import")
@@ -612,6 +635,10 @@ def agreement(source: str, metrics: str, reference_from: str | None, margin: flo
         if as_json:
             _print_json(found.to_dict())
             return
+        for model, a in found.judges.items():
+            d = a.to_dict()
+            click.echo(f"LLM judge {model} on the arena votes (any question, both orders): n={d['n']} accuracy "
+                       f"{fmt(d['accuracy'])}  w/o ties {fmt(d['accuracy_without_ties'])}  kappa {fmt(d['kappa'])}")
         click.echo(f"arena votes on golden questions: {found.votes_considered}")
         for metric, a in found.votes.items():
             d = a.to_dict()

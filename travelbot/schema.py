@@ -307,3 +307,29 @@ def m006_rating_offers(conn: Connection) -> None:
     md = MetaData()
     _v6_rating_offers(md)
     md.create_all(conn)
+
+
+def _v7_battle_judgments(md: MetaData) -> Table:
+    """An LLM judge's verdict on an arena battle (m007), asked in both presentation orders; frozen."""
+    return Table(
+        "battle_judgments", md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("battle_id", Text, nullable=False),  # battles.id (no foreign key: the migration stands alone)
+        Column("judge_model", Text, nullable=False), Column("prompt_version", Text, nullable=False),
+        Column("winner", Text), Column("missing", Text), Column("consistent", Boolean),
+        Column("detail", JSON, nullable=False), Column("usage", JSON, nullable=False),
+        Column("created_at", UTCDateTime, nullable=False),
+        UniqueConstraint("battle_id", "judge_model", name="uq_battle_judgments_battle_judge"),
+        CheckConstraint("(winner IS NULL) <> (missing IS NULL)", name="ck_battle_judgments_winner_or_missing"))
+
+
+battle_judgments = _v7_battle_judgments(metadata)
+TABLES[battle_judgments.name] = battle_judgments
+
+
+@migration
+def m007_battle_judgments(conn: Connection) -> None:
+    """The LLM judge's verdicts on arena battles, so every vote also measures the judge."""
+    md = MetaData()
+    _v7_battle_judgments(md)
+    md.create_all(conn)

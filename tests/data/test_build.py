@@ -16,7 +16,7 @@ from travelbot.data.build import BuildConfig, build_datasets, file_sha256
 from travelbot.data.leakage import normalize
 from travelbot.data.questions import template_question
 from travelbot.retrieval import Passage
-from travelbot.data.raft import ANSWER, BEGIN_QUOTE, parse_raft_answer
+from travelbot.data.raft import ANSWER, BEGIN_QUOTE, parse_raft_answer, split_sentences
 
 GUIDE = """---
 id: {id}
@@ -106,6 +106,24 @@ def test_bundled_build_writes_every_dataset_and_a_manifest(world, tmp_path):
     assert (world.data_dir / "datasets" / "LATEST").read_text() == str(out.resolve())
 
 
+def test_a_concise_build_trims_answers_and_documents_and_pairs_raft_prompts(world, tmp_path):
+    out = tmp_path / "concise"
+    manifest = build_datasets(BuildConfig(out=str(out), heldout_fraction=0.2, raft_distractors=1,
+                                          raft_oracle_fraction=1.0, raft_passage_sentences=2, answer_sentences=1,
+                                          ungrounded_limit=4), world)
+    assert manifest["raft_shape"] == {"documents": 2, "passage_sentences": 2}
+    for row in read(out / "sft" / "train.jsonl"):
+        assert len(split_sentences(row["messages"][1]["content"])) <= 1
+    raft = read(out / "raft" / "train.jsonl") + read(out / "raft" / "heldout.jsonl")
+    assert all(row["messages"][0]["content"].count("<DOCUMENT>") == 2 for row in raft)
+    pairs = read(out / "raft_preferences" / "train.jsonl") + read(out / "raft_preferences" / "heldout.jsonl")
+    assert pairs and all(p["source"] == "grounded-raft" for p in pairs)
+    by_prompt = {row["messages"][0]["content"]: row["messages"][1]["content"] for row in raft}
+    for pair in pairs:  # the RAFT prompt and target, against the same ungrounded answer as the plain pair
+        assert by_prompt[pair["prompt"][0]["content"]] == pair["chosen"][0]["content"]
+        assert ANSWER not in pair["rejected"][0]["content"]
+
+
 def test_same_seed_same_datasets(world, tmp_path):
     config = dict(heldout_fraction=0.3, ungrounded_variant=None)
     first = build_datasets(BuildConfig(out=str(tmp_path / "a"), **config), world)
@@ -165,7 +183,7 @@ def test_cli_build_json(world, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     manifest = json.loads(result.stdout)
-    assert set(manifest["datasets"]) == {"sft", "raft", "preferences"}
+    assert set(manifest["datasets"]) == {"sft", "raft", "preferences", "raft_preferences"}
     assert (tmp_path / "cli" / "manifest.json").exists()
     bad = subprocess.run([sys.executable, "-m", "travelbot", "data", "build", "--source", str(tmp_path / "nowhere")],
                          capture_output=True, text=True, timeout=120, env=env)

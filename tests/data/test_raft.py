@@ -49,6 +49,25 @@ def test_examples_hold_oracle_and_hard_negatives_with_quoted_reasoning(retriever
     assert "rome#getting-there-and-around" in negatives  # the most similar wrong passage is a hard negative
 
 
+def test_trimmed_documents_and_concise_answers_fit_a_small_model(retriever):
+    long = Passage("lisbon#getting-there-and-around", "lisbon", "Lisbon, Portugal", "Getting there and around",
+                   PASSAGES[0].text + " Ferries cross the Tagus to Cacilhas every few minutes for about €1.40. "
+                   "Taxis are metered and cheap by European standards. Walking means steep hills and slippery "
+                   "cobbles, so wear good shoes.")
+    item = QAItem("How do I get from Lisbon airport into town?", long.text, long, "corpus")
+    [example] = build_raft([item], retriever, distractors=1, oracle_fraction=1.0, passage_sentences=2,
+                           answer_sentences=2)
+    user, assistant = example["messages"]
+    assert user["content"].count("<DOCUMENT>") == 2 and len(example["document_ids"]) == 2
+    oracle_block = next(b for b in user["content"].split("<DOCUMENT>") if b.startswith("Lisbon, Portugal — Getting"))
+    assert "airport to the centre" in oracle_block and "cobbles" not in oracle_block  # the question's sentences
+    parsed = parse_raft_answer(assistant["content"])
+    assert parsed.well_formed and len(split_sentences(parsed.answer)) == 2 and "airport" in parsed.answer
+    assert all(q in oracle_block.replace("\n", " ") for q in parsed.quotes)  # quotes are still verbatim
+    whole = build_raft([item], retriever, distractors=1, oracle_fraction=1.0)[0]
+    assert parse_raft_answer(whole["messages"][1]["content"]).answer == long.text  # 0 keeps everything
+
+
 def test_post_processor_separates_answer_reasoning_and_quotes():
     raw = (f"##Reason: The guide says {BEGIN_QUOTE} The metro takes 25 minutes. {END_QUOTE} and "
            f"{BEGIN_QUOTE} A ride costs €1.85. {END_QUOTE}\n\n{ANSWER} Take the red metro line; about 25 minutes.")

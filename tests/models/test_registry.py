@@ -43,6 +43,31 @@ def test_new_adapter_appears_without_restart(isolated, adapter_dir):
     assert (variant.method, variant.adapter, variant.base.name) == ("raft", target, "smollm2-135m")
 
 
+def test_a_raft_variant_reads_the_shape_it_was_trained_on(isolated, adapter_dir):
+    from travelbot.chat import retrieve_for
+    from travelbot.data.raft import split_sentences
+
+    target = isolated.settings.home / "adapters" / "short-raft"
+    shutil.copytree(adapter_dir, target)
+    meta = {"base": "smollm2-135m", "method": "raft", "name": "short-raft", "retriever": "corpus",
+            "documents": 2, "passage_sentences": 3}
+    (target / "travelbot.json").write_text(json.dumps(meta))
+    variant = isolated.variant("short-raft")
+    assert (variant.documents, variant.passage_sentences) == (2, 3)
+    assert variant.summary()["documents"] == 2
+    hits, prompt = retrieve_for(variant, "Which neighbourhoods are good to stay in Mexico City?")
+    blocks = prompt.split("<DOCUMENT>")[1:]
+    assert len(hits) == 2 and len(blocks) == 2 and "mexico-city" in hits[0].passage_id
+    for block in blocks:
+        text = block.split("\n", 1)[1].split("</DOCUMENT>")[0]
+        assert len(split_sentences(text)) <= 3
+    assert retrieve_for(isolated.variant("smollm2-135m"), "Hi")[1] == "Hi"  # no retriever: the question as is
+
+    (target / "travelbot.json").write_text(json.dumps({**meta, "documents": 0}))
+    assert "short-raft" not in isolated.variants()
+    assert "documents must be 1–20" in " ".join(isolated.problems)
+
+
 def test_adapter_without_metadata_is_matched_by_its_recorded_base(isolated, adapter_dir):
     target = isolated.settings.home / "adapters" / "plain"
     shutil.copytree(adapter_dir, target)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -97,10 +97,12 @@ class StoreAgreement:
     systems: dict[str, SystemAgreement]  # metric -> rank correlation of variants with the mean rating
     criteria: dict[str, dict[str, Any]]  # rating criterion -> the judge's matching metric and correlations
     scope: Scope = ALL
+    judges: dict[str, PairwiseAgreement] = field(default_factory=dict)  # judge model -> agreement with the votes
 
     def to_dict(self) -> dict[str, Any]:
         return {"scope": self.scope.to_dict(),
                 "votes": {m: a.to_dict() for m, a in self.votes.items()}, "votes_considered": self.votes_considered,
+                "judges": {m: a.to_dict() for m, a in self.judges.items()},
                 "ratings": {m: {k: e.to_dict() for k, e in c.items()} for m, c in self.ratings.items()},
                 "rated_answers": self.rated_answers,
                 "systems": {m: s.to_dict() for m, s in self.systems.items()},
@@ -141,6 +143,31 @@ def vote_agreement(metrics: Sequence[str], store: Store, *, scope: Scope = ALL, 
         labels = [label_from_scores(values[2 * i], values[2 * i + 1], margin) for i in range(len(battles))]
         result[metric] = pairwise_agreement(humans, labels, rounds=rounds, seed=seed)
     return result, len(battles)
+
+
+def judge_vote_agreement(store: Store, *, scope: Scope = ALL, rounds: int = 1000,
+                         seed: int = 0) -> dict[str, PairwiseAgreement]:
+    """Each LLM judge's verdicts on arena battles (any question, both orders) against the votes on
+    them: judge model -> agreement over the unflagged battles it decided (in scope: between two of
+    the scope's variants; with a split, only battles on that split's golden questions)."""
+    from travelbot.feedback.battle_judge import judge_labels
+    from travelbot.feedback.votes import battle_rows
+
+    golden = scope.golden() if scope.split is not None else None
+    humans: dict[str, str] = {}
+    for row in battle_rows(store, include_flagged=False):
+        if not (scope.keeps_variant(row["model_a"]) and scope.keeps_variant(row["model_b"])):
+            continue
+        question, _ = _first_exchange(row["conversation_a"])
+        if golden is not None and (question or "").strip() not in golden:
+            continue
+        humans[row["question_id"]] = WINNER_LABELS[row["winner"]]
+    result = {}
+    for model, labels in sorted(judge_labels(store).items()):
+        shared = sorted(set(labels) & set(humans))
+        result[model] = pairwise_agreement([humans[b] for b in shared], [labels[b] for b in shared],
+                                           rounds=rounds, seed=seed)
+    return result
 
 
 def _rated_eval_answers(store: Store, scope: Scope = ALL, criterion: str | None = None) -> dict[int, float]:
@@ -228,7 +255,8 @@ def store_agreement(metrics: Sequence[str] = ("bleu", "rougeL", "bertscore_f1"),
                 human_by_item[variant][question] = rated[i]
             systems[metric] = system_agreement(metric_by_item, human_by_item, rounds=rounds, seed=seed)
     criteria = criterion_agreement(store, scope, rounds=rounds, seed=seed)
-    return StoreAgreement(votes, considered, ratings, len(rated), systems, criteria, scope)
+    judges = judge_vote_agreement(store, scope=scope, rounds=rounds, seed=seed)
+    return StoreAgreement(votes, considered, ratings, len(rated), systems, criteria, scope, judges)
 
 
 def metric_correlations(store: Store | None = None, scope: Scope = ALL

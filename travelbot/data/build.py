@@ -24,9 +24,11 @@ from travelbot.data.golden import golden_path, load_golden, recall_at_k
 from travelbot.data.items import QAItem, items_from_passages, items_from_reddit
 from travelbot.data.jsonl import read_jsonl, write_jsonl
 from travelbot.data.leakage import find_leaks
-from travelbot.data.preferences import preferences_from_battles, preferences_from_reddit, preferences_grounded
+from travelbot.data.preferences import (
+    preferences_from_battles, preferences_from_reddit, preferences_grounded, raft_pair,
+)
 from travelbot.data.questions import generate_questions
-from travelbot.data.raft import build_raft
+from travelbot.data.raft import build_raft, concise_answer
 from travelbot.errors import TravelbotError
 from travelbot.retrieval import get_retriever
 
@@ -42,6 +44,8 @@ class BuildConfig:
     heldout_fraction: float = 0.1
     raft_distractors: int = 3
     raft_oracle_fraction: float = 0.8
+    raft_passage_sentences: int = 0  # trim each RAFT document to its n sentences nearest the question (0: whole)
+    answer_sentences: int = 0  # answers (SFT, RAFT, grounded pairs) are the oracle's n nearest sentences (0: whole)
     leakage_threshold: float = 0.9
     ungrounded_variant: str | None = "smollm2-135m"  # writes the rejected answers of grounded pairs
     ungrounded_limit: int = 64
@@ -59,6 +63,8 @@ class BuildConfig:
             raise TravelbotError("leakage_threshold must be above 0 and at most 1.")
         if self.raft_distractors < 0:
             raise TravelbotError("raft_distractors cannot be negative.")
+        if self.raft_passage_sentences < 0 or self.answer_sentences < 0:
+            raise TravelbotError("raft_passage_sentences and answer_sentences cannot be negative (0 keeps text whole).")
 
 
 def file_sha256(path: Path) -> str:
@@ -148,16 +154,21 @@ def build_datasets(config: BuildConfig, settings: Settings | None = None, progre
 
     say("Writing SFT")
     def sft(rows: list[QAItem]) -> list[dict[str, Any]]:
-        return [{"messages": [{"role": "user", "content": i.question}, {"role": "assistant", "content": i.answer}],
+        return [{"messages": [{"role": "user", "content": i.question},
+                              {"role": "assistant", "content": concise_answer(i, config.answer_sentences)}],
                  "source": i.source, "oracle_id": i.oracle.passage_id} for i in rows]
     _write(out, "sft", {"train": sft(train), "heldout": sft(heldout)}, manifest)
 
     say("Writing RAFT (retrieving hard negatives)")
     retriever = get_retriever(pool, settings) if pool else None
-    raft_train = build_raft(train, retriever, config.raft_distractors, config.raft_oracle_fraction, config.seed)
-    raft_heldout = build_raft(heldout, retriever, config.raft_distractors, config.raft_oracle_fraction, config.seed + 1)
+    shape = {"passage_sentences": config.raft_passage_sentences, "answer_sentences": config.answer_sentences}
+    raft_train = build_raft(train, retriever, config.raft_distractors, config.raft_oracle_fraction, config.seed, **shape)
+    raft_heldout = build_raft(heldout, retriever, config.raft_distractors, config.raft_oracle_fraction, config.seed + 1,
+                              **shape)
     _write(out, "raft", {"train": raft_train, "heldout": raft_heldout}, manifest)
     manifest["datasets"]["raft"]["with_oracle"] = sum(e["has_oracle"] for e in raft_train + raft_heldout)
+    # What a RAFT variant trained on this build reads per question; chat retrieves the same shape.
+    manifest["raft_shape"] = {"documents": config.raft_distractors + 1, "passage_sentences": config.raft_passage_sentences}
     timings["sft_raft"] = time.perf_counter() - started - sum(timings.values())
 
     say("Writing preference pairs")
@@ -168,6 +179,14 @@ def build_datasets(config: BuildConfig, settings: Settings | None = None, progre
     manifest["datasets"]["preferences"]["by_source"] = {
         s: sum(1 for p in pairs if p["source"] == s) for s in ("votes", "reddit", "grounded")
     }
+    # The same grounded pairs as a RAFT policy sees them (documents + question; the RAFT target is chosen):
+    # what DPO from a RAFT variant trains on, so its prompts match the ones it answers in chat.
+    by_question = {e["question"]: e for e in raft_train + raft_heldout}
+    _write(out, "raft_preferences", {
+        split: [raft_pair(by_question[p["prompt"][0]["content"]], p) for p in rows
+                if p["source"] == "grounded" and p["prompt"][0]["content"] in by_question]
+        for split, rows in (("train", pref_train), ("heldout", pref_heldout))
+    }, manifest)
     timings["preferences"] = time.perf_counter() - started - sum(timings.values())
 
     if config.source == "bundled" and golden_all:
@@ -213,7 +232,7 @@ def _preference_pairs(config: BuildConfig, items: list[QAItem], reddit_records: 
         variant = get_registry().variant(config.ungrounded_variant)
         answers = generate_batch(variant, [[{"role": "user", "content": i.question}] for i in chosen],
                                  batch_size=32, temperature=0.7, max_new_tokens=96, seed=config.seed)
-        pairs += preferences_grounded(chosen, answers)
+        pairs += preferences_grounded(chosen, answers, config.answer_sentences)
     return pairs
 
 

@@ -71,10 +71,21 @@ def preferences_from_reddit(records: list[dict[str, Any]], min_margin: int = 5, 
     return pairs
 
 
-def preferences_grounded(items: list[QAItem], ungrounded: list[str]) -> list[dict[str, Any]]:
-    """The corpus-grounded answer is preferred to a model's answer written without the documents."""
-    return [
-        pair(item.question, item.answer, answer, "grounded", oracle_id=item.oracle.passage_id)
-        for item, answer in zip(items, ungrounded)
-        if answer.strip() and answer.strip() != item.answer.strip()
-    ]
+def preferences_grounded(items: list[QAItem], ungrounded: list[str], answer_sentences: int = 0) -> list[dict[str, Any]]:
+    """The corpus-grounded answer (whole, or its ``answer_sentences`` sentences nearest the question) is
+    preferred to a model's answer written without the documents."""
+    from travelbot.data.raft import concise_answer
+
+    pairs = []
+    for item, answer in zip(items, ungrounded):
+        chosen = concise_answer(item, answer_sentences)
+        if answer.strip() and answer.strip() != chosen:
+            pairs.append(pair(item.question, chosen, answer, "grounded", oracle_id=item.oracle.passage_id))
+    return pairs
+
+
+def raft_pair(example: dict[str, Any], grounded: dict[str, Any]) -> dict[str, Any]:
+    """A grounded pair restated for a RAFT policy: its RAFT prompt, its RAFT target chosen, the
+    ungrounded answer (no quotes, no final-answer marker) rejected."""
+    prompt, target = example["messages"][0]["content"], example["messages"][1]["content"]
+    return pair(prompt, target, grounded["rejected"][0]["content"], "grounded-raft", oracle_id=grounded.get("oracle_id"))

@@ -23,8 +23,13 @@ INSTRUCTION = "Answer the question using the documents above. Quote the lines yo
 
 
 def split_sentences(text: str) -> list[str]:
-    flat = re.sub(r"^\s*[-*]\s+", "", text, flags=re.M).replace("\n", " ")
-    return [s.strip() for s in re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])", flat) if len(s.split()) >= 4]
+    """Sentences of at least four words; a list item or a paragraph always ends one (wrapped lines do not)."""
+    blocks = re.split(r"(?:^|\n)\s*[-*]\s+|\n\s*\n", text)
+    sentences = []
+    for block in blocks:
+        flat = block.replace("\n", " ").strip()
+        sentences += re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(*])", flat)
+    return [s.strip() for s in sentences if len(s.split()) >= 4]
 
 
 def best_quotes(question: str, oracle_text: str, limit: int = 2) -> list[str]:
@@ -43,15 +48,33 @@ def best_quotes(question: str, oracle_text: str, limit: int = 2) -> list[str]:
     return [sentences[i] for i in chosen]
 
 
-def cot_answer(item: QAItem, quotes: list[str]) -> str:
-    """A RAFT chain-of-thought target: reasoning with quoted evidence, then the final answer."""
+def trim_passage(question: str, passage: Passage, sentences: int) -> Passage:
+    """The passage cut to its ``sentences`` sentences nearest the question, in document order (0: whole).
+
+    A small model reads short documents better, and chat trims what it retrieves the same way."""
+    if sentences <= 0:
+        return passage
+    kept = " ".join(best_quotes(question, passage.text, sentences))
+    return Passage(passage.passage_id, passage.doc_id, passage.title, passage.section, kept, passage.metadata)
+
+
+def concise_answer(item: QAItem, sentences: int) -> str:
+    """The item's answer cut to the sentences of its oracle nearest the question (0: the whole answer)."""
+    if sentences <= 0 or item.source == "reddit":
+        return item.answer.strip()
+    return " ".join(best_quotes(item.question, item.answer, sentences))
+
+
+def cot_answer(item: QAItem, quotes: list[str], answer: str | None = None) -> str:
+    """A RAFT chain-of-thought target: reasoning with quoted evidence, then the final answer
+    (``answer``, or the item's whole answer)."""
     where = f"the {item.oracle.section.lower()} section of \"{item.oracle.title}\""
     reasoning = [f"{REASON} The question is answered in {where}."]
     for index, quote in enumerate(quotes):
         lead = "It says" if index == 0 else "It also says"
         reasoning.append(f"{lead} {BEGIN_QUOTE} {quote} {END_QUOTE}")
     reasoning.append("These lines give the facts the answer needs.")
-    return " ".join(reasoning) + f"\n\n{ANSWER} {item.answer.strip()}"
+    return " ".join(reasoning) + f"\n\n{ANSWER} {(answer or item.answer).strip()}"
 
 
 def format_documents(documents: list[Passage]) -> str:
@@ -94,9 +117,14 @@ def parse_raft_answer(raw: str) -> RaftAnswer:
 
 
 def build_raft(
-    items: list[QAItem], retriever, distractors: int = 3, oracle_fraction: float = 0.8, seed: int = 0
+    items: list[QAItem], retriever, distractors: int = 3, oracle_fraction: float = 0.8, seed: int = 0,
+    passage_sentences: int = 0, answer_sentences: int = 0,
 ) -> list[dict[str, Any]]:
-    """RAFT examples in chat format with the documents and oracle recorded beside the messages."""
+    """RAFT examples in chat format with the documents and oracle recorded beside the messages.
+
+    ``passage_sentences`` trims every document to the sentences nearest the question and
+    ``answer_sentences`` makes the final answer those oracle sentences instead of the whole passage
+    (0 keeps either whole): short rows that fit a small model's training length, EOS included."""
     rng = random.Random(seed)
     examples = []
     for item in items:
@@ -110,7 +138,10 @@ def build_raft(
         # Every example shows the same number of documents; without the oracle, one more negative.
         documents = negatives[:distractors] + [item.oracle] if with_oracle else negatives[: distractors + 1]
         rng.shuffle(documents)
-        target = cot_answer(item, best_quotes(item.question, item.oracle.text))
+        documents = [trim_passage(item.question, d, passage_sentences) for d in documents]
+        quotes = best_quotes(item.question, item.oracle.text)
+        answer = concise_answer(item, answer_sentences) if answer_sentences else None
+        target = cot_answer(item, quotes, answer)
         examples.append({
             "messages": [
                 {"role": "user", "content": raft_prompt(item.question, documents)},

@@ -72,6 +72,7 @@ class VoteResult:
     flagged: bool
     flag_reason: str | None
     id: int
+    judged: bool = False  # sent to the configured LLM judge (in the background)
 
 
 def arena_weights(settings: Settings | None = None, registry: Registry | None = None) -> dict[str, float]:
@@ -343,10 +344,15 @@ def record_vote(battle_id: str, choice: str, voter: Voter, *, store: Store | Non
             vote_id = int(conn.execute(insert(votes).values(**row)).inserted_primary_key[0])
     except exc.IntegrityError:  # a concurrent click on the same battle got there first
         raise InvalidInputError("This battle already has a vote.") from None
+    judged = False
+    if reason is None:
+        from travelbot.feedback.battle_judge import judge_after_vote
+
+        judged = judge_after_vote(battle.id, settings, store) is not None  # the LLM judge's verdict, beside the vote
     variants = registry.variants()
     method = lambda name: variants[name].method if name in variants else None
     return VoteResult(battle.id, winner, battle.variant_a, battle.variant_b, method(battle.variant_a),
-                      method(battle.variant_b), reason is not None, reason, vote_id)
+                      method(battle.variant_b), reason is not None, reason, vote_id, judged)
 
 
 def suggest_question(rng: random.Random | None = None, settings: Settings | None = None) -> str:

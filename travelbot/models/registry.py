@@ -84,6 +84,8 @@ class Variant:
     settings: GenerationSettings = field(default_factory=GenerationSettings)
     system_prompt: str | None = None
     retriever: str | None = None
+    documents: int = 4  # passages a retrieval-augmented variant reads per question, as it was trained
+    passage_sentences: int = 0  # each passage trimmed to its n sentences nearest the question (0: whole)
     description: str = ""
     endpoint_model: str | None = None  # model name of this variant on an OpenAI-compatible server
 
@@ -112,9 +114,19 @@ class Variant:
             "adapter": str(self.adapter) if self.adapter else None,
             "backend": self.base.backend,
             "retriever": self.retriever,
+            **({"documents": self.documents, "passage_sentences": self.passage_sentences} if self.retriever else {}),
             "settings": self.settings.to_dict(),
             "description": self.description,
         }
+
+
+def retrieval_shape(raw: dict[str, Any], where: str) -> dict[str, int]:
+    """``documents`` and ``passage_sentences`` of a variant entry, checked (defaults: 4 whole passages)."""
+    shape = {"documents": raw.get("documents", 4), "passage_sentences": raw.get("passage_sentences", 0)}
+    if not (isinstance(shape["documents"], int) and 1 <= shape["documents"] <= 20
+            and isinstance(shape["passage_sentences"], int) and 0 <= shape["passage_sentences"] <= 50):
+        raise TravelbotError(f"{where}: documents must be 1–20 and passage_sentences 0–50.")
+    return shape
 
 
 def _settings_from(raw: dict[str, Any] | None, default: GenerationSettings, where: str) -> GenerationSettings:
@@ -225,6 +237,7 @@ class Registry:
             settings=_settings_from(raw.get("settings"), base.settings, f"{where}: variant {name!r}"),
             system_prompt=raw.get("system_prompt"),
             retriever=raw.get("retriever"),
+            **retrieval_shape(raw, f"{where}: variant {name!r}"),
             description=raw.get("description", ""),
             endpoint_model=raw.get("endpoint_model"),
         )
@@ -269,6 +282,7 @@ class Registry:
         )
         try:
             settings = _settings_from(meta.get("settings"), base.settings, str(adapter_dir))
+            shape = retrieval_shape(meta, str(adapter_dir))
         except TravelbotError as exc:
             self.problems.append(f"{exc}; skipped.")
             return None
@@ -280,6 +294,7 @@ class Registry:
             settings=settings,
             system_prompt=meta.get("system_prompt"),
             retriever=meta.get("retriever"),
+            **shape,
             description=meta.get("description", ""),
             endpoint_model=meta.get("endpoint_model"),
         )

@@ -214,6 +214,18 @@ class RunPaths:
         return self.root / "trainer_log.jsonl"
 
 
+def retrieval_meta(start: Variant | None = None, data_dir: Path | None = None) -> dict[str, Any]:
+    """What a retrieval-augmented variant reads per question, for its travelbot.json: the start
+    variant's shape when continuing from one, else the RAFT shape of the dataset it trained on."""
+    if start is not None and start.retriever:
+        return {"retriever": start.retriever, "documents": start.documents, "passage_sentences": start.passage_sentences}
+    if data_dir is None:
+        return {}
+    manifest = json.loads((data_dir / "manifest.json").read_text(encoding="utf-8"))
+    shape = manifest.get("raft_shape") or {"documents": 4, "passage_sentences": 0}
+    return {"retriever": "corpus", **shape}
+
+
 def save_adapter(model, tokenizer, config: TrainConfig, start: Variant, paths: RunPaths, extra: dict[str, Any]) -> Path:
     """PEFT adapter (safetensors) + travelbot.json, so the new variant appears in Chat at once."""
     from travelbot.training.config import VARIANT_METHOD

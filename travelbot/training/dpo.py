@@ -14,7 +14,7 @@ from datasets import Dataset
 from trl import DPOConfig, DPOTrainer
 
 from travelbot.training.common import (
-    ProgressCallback, load_policy, load_rows, lora_config, save_adapter, trainer_arguments,
+    ProgressCallback, load_policy, load_rows, lora_config, retrieval_meta, save_adapter, trainer_arguments,
 )
 
 
@@ -24,8 +24,11 @@ def preference_dataset(rows: list[dict[str, Any]]) -> Dataset:
 
 def train_dpo(config, start, data_dir, paths, progress, notes: list[str]) -> dict[str, Any]:
     # -- data ------------------------------------------------------------------------------------
-    train_rows = load_rows(data_dir, "preferences", "train")
-    eval_rows = load_rows(data_dir, "preferences", "heldout", limit=config.eval_samples)
+    # A RAFT start answers documents + question: it learns from the same pairs shown in that format
+    # (builds before RAFT-format pairs existed fall back to the plain ones).
+    name = "raft_preferences" if start.retriever and (data_dir / "raft_preferences" / "train.jsonl").exists() else "preferences"
+    train_rows = load_rows(data_dir, name, "train")
+    eval_rows = load_rows(data_dir, name, "heldout", limit=config.eval_samples)
 
     # -- model and reference ----------------------------------------------------------------------
     model, tokenizer, device = load_policy(config, start, notes)
@@ -48,9 +51,9 @@ def train_dpo(config, start, data_dir, paths, progress, notes: list[str]) -> dic
 
     # -- train, evaluate, save ----------------------------------------------------------------------
     result = trainer.train()
-    metrics: dict[str, Any] = {"train_loss": result.training_loss, "train_pairs": len(train_rows)}
+    metrics: dict[str, Any] = {"train_loss": result.training_loss, "train_pairs": len(train_rows), "pairs": name}
     if eval_rows:
         evaluated = trainer.evaluate()
         metrics |= {k.removeprefix("eval_"): v for k, v in evaluated.items() if k.startswith("eval_")}
-    save_adapter(trainer.model, tokenizer, config, start, paths, {"retriever": start.retriever} if start.retriever else {})
+    save_adapter(trainer.model, tokenizer, config, start, paths, retrieval_meta(start))
     return metrics

@@ -19,7 +19,7 @@ from travelbot.config import get_settings
 from travelbot.data.raft import parse_raft_answer
 from travelbot.models.loading import base_weights_location
 from travelbot.training.common import (
-    ProgressCallback, load_policy, load_rows, lora_config, save_adapter, trainer_arguments,
+    ProgressCallback, load_policy, load_rows, lora_config, retrieval_meta, save_adapter, trainer_arguments,
 )
 from travelbot.training.reward import load_reward_model, newest_reward_model, score
 
@@ -61,18 +61,23 @@ def train_rlhf(config, start, data_dir, paths, progress, notes: list[str]) -> di
             answers = [parse_raft_answer(a).answer for a in answers]
         return score(reward_model, reward_tokenizer, [[{"role": "user", "content": q}] for q in question], answers)
 
+    def raft_format(completions, **_: Any) -> list[float]:
+        """RAFT's own contract, rewarded beside the reward model: quote a document, then mark the answer."""
+        answers = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
+        return [0.5 * parse_raft_answer(a).well_formed + 0.5 * bool(parse_raft_answer(a).quotes) for a in answers]
+
     # -- policy and trainer -------------------------------------------------------------------------
     model, tokenizer, device = load_policy(config, start, notes)
     args = GRPOConfig(**trainer_arguments(config, paths.root, device), num_generations=config.num_generations,
                       max_completion_length=config.max_completion_length)
     trainer = GRPOTrainer(
-        model=model, reward_funcs=[travel_reward], args=args, train_dataset=prompts, processing_class=tokenizer,
+        model=model, reward_funcs=[travel_reward, raft_format] if raft_policy else [travel_reward], args=args, train_dataset=prompts, processing_class=tokenizer,
         peft_config=None if start.adapter is not None else lora_config(config), callbacks=[ProgressCallback(progress)],
     )
 
     # -- train and save --------------------------------------------------------------------------------
     result = trainer.train()
     rewards = [h["reward"] for h in trainer.state.log_history if "reward" in h]
-    save_adapter(trainer.model, tokenizer, config, start, paths, {"retriever": start.retriever} if raft_policy else {})
+    save_adapter(trainer.model, tokenizer, config, start, paths, retrieval_meta(start))
     return {"train_loss": result.training_loss, "reward_model": str(reward_dir), "reward_first": rewards[:1],
             "reward_last": rewards[-1:], "prompts": len(rows)}

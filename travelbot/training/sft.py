@@ -15,7 +15,7 @@ from datasets import Dataset
 from trl import SFTConfig, SFTTrainer
 
 from travelbot.training.common import (
-    ProgressCallback, load_policy, load_rows, lora_config, save_adapter, trainer_arguments,
+    ProgressCallback, load_policy, load_rows, lora_config, retrieval_meta, save_adapter, trainer_arguments,
 )
 
 
@@ -46,6 +46,6 @@ def train_sft(config, start, data_dir, paths, progress, notes: list[str]) -> dic
     if evaluation is not None:
         logged = [h["eval_loss"] for h in trainer.state.log_history if "eval_loss" in h]
         metrics["eval_loss"] = logged[-1] if logged else trainer.evaluate()["eval_loss"]
-    extra = {"retriever": "corpus"} if config.method == "raft" else {}
+    extra = retrieval_meta(data_dir=data_dir) if config.method == "raft" else {}
     save_adapter(trainer.model, tokenizer, config, start, paths, extra)
     return metrics

@@ -127,7 +127,21 @@ def compute(source: str, metrics: list[str], reference_from: str, margin: float,
                              _fmt(d["f1"]), _fmt(d["kappa"]), "—"])
                 names.append(metric)
                 estimates.append(d["accuracy"])
-            note = (f"{found.votes_considered} arena votes on golden questions (each metric scores both answers "
+            for model, a in found.judges.items():
+                d = a.to_dict()
+                rows.insert(0, [model, "LLM judge (arena votes, both orders)", d["n"], _fmt(d["accuracy"]),
+                                _fmt(d["accuracy_without_ties"]), _fmt(d["f1"]), _fmt(d["kappa"]), "—"])
+                names.insert(0, model)
+                estimates.insert(0, d["accuracy"])
+            from travelbot.feedback.battle_judge import judge_configured
+
+            judged = ("The LLM judge's rows count every voted battle it judged, on any question. "
+                      if found.judges else
+                      "No LLM judge verdicts on the votes yet: " + (
+                          "run `travelbot votes judge` for the votes cast before the judge was set. "
+                          if judge_configured() else
+                          "set TRAVELBOT_JUDGE_MODEL (docs/evaluation.md) and each new vote is judged too. "))
+            note = judged + (f"{found.votes_considered} arena votes on golden questions (each metric scores both answers "
                     f"against the golden answer); {found.rated_answers} evaluation answers rated on "
                     f"*{scope.criterion}*. {store_counts_warning(found.votes_considered, found.rated_answers)}")
             if found.ratings:
@@ -139,7 +153,7 @@ def compute(source: str, metrics: list[str], reference_from: str, margin: float,
                 consistency, longer = biases["position_consistency"], biases["longer_preferred"]
                 note += (f" Judge {judge}: same verdict in both orders {_fmt(consistency.to_dict())} "
                          f"(n={consistency.n}); chose the longer answer {_fmt(longer.to_dict())} (n={longer.n}).")
-            return [note, rows, headline_chart(names, estimates, None, "Metrics as judges of the arena votes")]
+            return [note, rows, headline_chart(names, estimates, None, "Judges and metrics against the arena votes")]
         from travelbot.analysis.judge_agreement import set_agreement
 
         result = set_agreement(source, metrics=metrics, reference_from=reference_from or None,

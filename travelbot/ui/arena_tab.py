@@ -92,6 +92,9 @@ def cast_vote(choice: str, battle_id: str | None, voter_key: str, name: str,
     if result.flagged:
         reveal += (f"\n\n<sub>This vote is kept but flagged and left out of the leaderboard: {result.flag_reason}, "
                    "so the battle was not blind.</sub>")
+    if result.judged:
+        reveal += ("\n\n<sub>An LLM judge is judging this battle too (both orders), so your vote also measures "
+                   "how far the judge can be trusted: see the Agreement tab.</sub>")
     return [reveal, "Press **New round** for another battle.", *_buttons(False),
             gr.Textbox(interactive=False), gr.Button(interactive=False)]
 
