@@ -50,7 +50,7 @@ clean:
 
 # Regenerate the demo variants shipped in assets/adapters/: a concise build (answers and RAFT documents cut to
 # the sentences that answer the question, so rows fit whole, EOS included) and the cpu-demo-full presets.
-# Runs once, not in CI (about an hour on 2 cores; the closing figures come from `travelbot eval --split test`).
+# Runs once, not in CI (about an hour on 2 cores); `python bench/demo_variants.py --split test` measures the result.
 DEMO_HOME ?= .travelbot-demo
 DEMO := TRAVELBOT_HOME=$(DEMO_HOME) $(BIN)/travelbot
 DEMO_BUILD ?= --answer-sentences 3 --raft-passage-sentences 3 --raft-distractors 1 --raft-oracle-fraction 1 \

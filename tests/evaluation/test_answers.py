@@ -27,7 +27,8 @@ def test_answers_are_generated_once_and_then_cached(store: Store, registry, ques
     assert all(a.answer.strip() and a.id > 0 and not a.cached for a in first)
     assert all(0 < a.completion_tokens <= 8 and a.seconds > 0 and a.batch_size in (1, 2) for a in first)
     raft = [a for a in first if a.variant == "smollm2-raft"]
-    assert all(len(a.contexts) == 4 for a in raft) and all(not a.contexts for a in first if a not in raft)
+    assert all(len(a.contexts) == variants[1].documents for a in raft)  # the shape the RAFT variant trained on
+    assert all(not a.contexts for a in first if a not in raft)
     assert all(a.golden == q.reference_answer for a, q in zip(first, questions * 2, strict=True))
     assert seen[-1][0] == seen[-1][1] == 6
 

@@ -34,6 +34,7 @@ def test_judges_and_metrics_on_an_imported_set(client, pandalm_dir) -> None:
 def test_store_source_and_errors(client) -> None:
     note, table, _ = client.predict("store", ["bleu"], "", 0, "all", [], "overall", api_name="/agreement")
     assert "arena votes on golden questions" in note and table["data"][0][0] == "bleu"
+    assert "No LLM judge verdicts on the votes yet: set TRAVELBOT_JUDGE_MODEL" in note  # and how to get them
     note, _, _ = client.predict("store", ["bleu"], "", 0, "dev", ["smollm2-135m"], "relevance", api_name="/agreement")
     assert "rated on *relevance*" in note
     # too little store data says what counts and how to get more

@@ -18,17 +18,24 @@ from travelbot.training.common import (
 )
 
 
-def preference_dataset(rows: list[dict[str, Any]]) -> Dataset:
-    return Dataset.from_list([{"prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"]} for r in rows])
+def preference_dataset(rows: list[dict[str, Any]], system: str | None = None) -> Dataset:
+    """TRL preference rows; with ``system``, each prompt carries the system prompt the variant is served with."""
+    with_system = lambda prompt: prompt if system is None or prompt[0]["role"] == "system" else [  # noqa: E731
+        {"role": "system", "content": system}, *prompt]
+    return Dataset.from_list([{"prompt": with_system(r["prompt"]), "chosen": r["chosen"], "rejected": r["rejected"]}
+                              for r in rows])
 
 
 def train_dpo(config, start, data_dir, paths, progress, notes: list[str]) -> dict[str, Any]:
     # -- data ------------------------------------------------------------------------------------
     # A RAFT start answers documents + question: it learns from the same pairs shown in that format
     # (builds before RAFT-format pairs existed fall back to the plain ones).
-    name = "raft_preferences" if start.retriever and (data_dir / "raft_preferences" / "train.jsonl").exists() else "preferences"
+    raft_pairs = start.retriever and (data_dir / "raft_preferences" / "train.jsonl").exists()
+    name = "raft_preferences" if raft_pairs else "preferences"
     train_rows = load_rows(data_dir, name, "train")
     eval_rows = load_rows(data_dir, name, "heldout", limit=config.eval_samples)
+
+    system = start.effective_system_prompt
 
     # -- model and reference ----------------------------------------------------------------------
     model, tokenizer, device = load_policy(config, start, notes)
@@ -44,8 +51,8 @@ def train_dpo(config, start, data_dir, paths, progress, notes: list[str]) -> dic
         beta=config.beta, max_length=config.max_length,
     )
     trainer = DPOTrainer(
-        model=model, ref_model=reference, args=args, train_dataset=preference_dataset(train_rows),
-        eval_dataset=preference_dataset(eval_rows) if eval_rows else None, processing_class=tokenizer,
+        model=model, ref_model=reference, args=args, train_dataset=preference_dataset(train_rows, system),
+        eval_dataset=preference_dataset(eval_rows, system) if eval_rows else None, processing_class=tokenizer,
         peft_config=None if start.adapter is not None else lora_config(config), callbacks=[ProgressCallback(progress)],
     )
 

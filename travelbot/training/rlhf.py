@@ -45,7 +45,8 @@ def train_rlhf(config, start, data_dir, paths, progress, notes: list[str]) -> di
     raft_policy = bool(start.retriever)
     rows = load_rows(data_dir, "raft" if raft_policy else "sft", "train")
     prompts = Dataset.from_list([
-        {"prompt": [{"role": "user", "content": shorter_prompt(r) if raft_policy else r["messages"][0]["content"]}],
+        {"prompt": [{"role": "system", "content": start.effective_system_prompt},
+                    {"role": "user", "content": shorter_prompt(r) if raft_policy else r["messages"][0]["content"]}],
          "question": r.get("question") or r["messages"][0]["content"]}
         for r in rows
     ])

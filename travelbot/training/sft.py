@@ -5,6 +5,7 @@
 
 QLoRA trains on the SFT dataset (question -> answer) over a 4-bit NF4 base; RAFT trains on the RAFT
 dataset (documents + question -> quoted reasoning + answer), and its variant retrieves at inference.
+Both learn the answer only (the prompt is context, not a target), under the system prompt they are served with.
 """
 
 from __future__ import annotations
@@ -19,13 +20,22 @@ from travelbot.training.common import (
 )
 
 
+def prompt_completion(messages: list[dict[str, str]], system: str) -> dict[str, list[dict[str, str]]]:
+    """A chat row as TRL's conversational prompt/completion: the loss falls on the answer alone, and the
+    prompt carries the system prompt the variant is served with (else the template would add its own)."""
+    if messages[0]["role"] != "system":
+        messages = [{"role": "system", "content": system}, *messages]
+    return {"prompt": messages[:-1], "completion": messages[-1:]}
+
+
 def train_sft(config, start, data_dir, paths, progress, notes: list[str]) -> dict[str, Any]:
     # -- data ------------------------------------------------------------------------------------
     name = "raft" if config.method == "raft" else "sft"
     train_rows = load_rows(data_dir, name, "train")
     eval_rows = load_rows(data_dir, name, "heldout", limit=config.eval_samples)
-    train = Dataset.from_list([{"messages": r["messages"]} for r in train_rows])
-    evaluation = Dataset.from_list([{"messages": r["messages"]} for r in eval_rows]) if eval_rows else None
+    system = start.effective_system_prompt
+    train = Dataset.from_list([prompt_completion(r["messages"], system) for r in train_rows])
+    evaluation = Dataset.from_list([prompt_completion(r["messages"], system) for r in eval_rows]) if eval_rows else None
 
     # -- model -----------------------------------------------------------------------------------
     model, tokenizer, device = load_policy(config, start, notes)
@@ -33,7 +43,7 @@ def train_sft(config, start, data_dir, paths, progress, notes: list[str]) -> dic
     # -- trainer ---------------------------------------------------------------------------------
     args = SFTConfig(
         **trainer_arguments(config, paths.root, device, evaluate=evaluation is not None),
-        max_length=config.max_length, packing=config.packing, assistant_only_loss=False,
+        max_length=config.max_length, packing=config.packing, completion_only_loss=True,
     )
     trainer = SFTTrainer(
         model=model, args=args, train_dataset=train, eval_dataset=evaluation, processing_class=tokenizer,
