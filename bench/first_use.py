@@ -107,7 +107,7 @@ def main() -> None:
             page.get_by_placeholder("Ask a travel question…").wait_for(timeout=args.timeout * 1000)
             usable = time.monotonic() - started
             figures["page_usable_s"] = round(usable, 2)
-            default = page.get_by_label("Variant").input_value()
+            default = page.get_by_label("Variant").input_value().split(" · ")[0]  # "name · method" -> name
             # The RAFT variant first, the moment the page allows: the cold path (base, adapter, guides' index).
             page.get_by_label("Variant").click()
             page.get_by_role("option", name=args.raft_variant).first.click()
