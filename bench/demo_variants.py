@@ -25,7 +25,7 @@ from travelbot.schema import eval_answers, eval_run_answers
 from travelbot.store import get_store
 
 VARIANTS = "smollm2-135m,smollm2-qlora,smollm2-raft,smollm2-dpo,smollm2-rlhf"
-SHOWN = {"semantic_similarity": "minilm", "bertscore_f1": "bertscore_f1", "rougeL": "rougeL", "bleu": "bleu"}
+SHOWN = {"semantic_golden": "minilm", "bertscore_f1": "bertscore_f1", "rougeL": "rougeL", "bleu": "bleu"}
 
 
 def share(hits: int, n: int) -> dict[str, float | int | None]:
