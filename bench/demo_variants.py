@@ -1,12 +1,14 @@
 """What each variant does on the golden questions: the table behind the shipped demo variants. Prints JSON.
 
     python bench/demo_variants.py [--variants smollm2-135m,smollm2-qlora,...] [--split test] [--run ID]
+                                  [--set temperature=0.2 --set repetition_penalty=1.0]
 
 Runs `travelbot eval` (lexical, BERTScore, MiniLM similarity, length) over the split — or summarises an
 earlier run with ``--run`` — and adds, per variant: the share of answers that carry RAFT's final-answer
 marker (``<ANSWER>:``; RAFT-trained variants only), the share that ended on their own (EOS) within the
 length limit, and the mean answer length in tokens, each share with its Wilson 95% interval. Metric means
-carry their bootstrap 95% intervals from the run. Answers are cached, so a second call costs only scoring.
+carry their bootstrap 95% intervals from the run. ``--set`` overrides every variant's generation settings
+(default: each variant's own, as chat serves it). Answers are cached, so a second call costs only scoring.
 """
 
 from __future__ import annotations
@@ -39,10 +41,14 @@ def main() -> None:
     parser.add_argument("--variants", default=VARIANTS)
     parser.add_argument("--split", default="test", choices=["dev", "test", "all"])
     parser.add_argument("--run", type=int, default=None, help="Summarise this earlier run instead of evaluating.")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="A generation setting for every variant (temperature, repetition_penalty, ...).")
     args = parser.parse_args()
+    settings = {key: json.loads(value) for key, value in (item.split("=", 1) for item in args.set)}
     run_id = args.run
     if run_id is None:
-        run_id = evaluate(EvalConfig([v.strip() for v in args.variants.split(",") if v.strip()], split=args.split)).id
+        variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+        run_id = evaluate(EvalConfig(variants, split=args.split, settings=settings)).id
     results = run_results(run_id)
     with get_store().transaction() as conn:
         rows = conn.execute(select(eval_answers.c.variant, eval_answers.c.method, eval_answers.c.raw_answer,
@@ -68,7 +74,8 @@ def main() -> None:
                 entry[SHOWN[m.metric]] = {"mean": m.mean and round(m.mean, 4), "lower": m.lower and round(m.lower, 4),
                                           "upper": m.upper and round(m.upper, 4), "n": m.n}
         table[variant] = entry
-    print(json.dumps({"run": run_id, "split": results.run.get("split"), "variants": table}, indent=2))
+    print(json.dumps({"run": run_id, "split": results.run.get("split"), "settings": settings or "each variant's own",
+                      "variants": table}, indent=2))
 
 
 if __name__ == "__main__":

@@ -60,3 +60,17 @@ def test_bad_inputs(tmp_path):
 def test_ids():
     assert slugify("Getting there & around!") == "getting-there-around"
     assert section_id("lisbon#food/2") == "lisbon#food" and section_id("lisbon#food") == "lisbon#food"
+
+
+def test_a_fresh_home_reads_the_shipped_index_of_the_bundled_guides(tmp_path):
+    """assets/index/ holds the index of exactly today's guides (`make guide-index` after changing them)."""
+    from travelbot.data.corpus import all_passages, load_corpus
+
+    settings = Settings(home=tmp_path)
+    documents, _ = load_corpus(settings)
+    retriever = Retriever(all_passages(documents), settings)
+    assert retriever.bundled.is_dir(), "assets/index/ is stale: run `make guide-index`"
+    assert not retriever.rebuilt and not retriever.path.exists()  # read from assets, nothing written
+    hits = retriever.retrieve("Which neighbourhoods are good to stay in Mexico City?", k=2)
+    assert hits[0].doc_id == "mexico-city"
+    assert (settings.assets_dir / "index").is_dir() and len(list((settings.assets_dir / "index").iterdir())) == 1

@@ -1,7 +1,8 @@
 """Retrieval over travel passages: a llama-index VectorStoreIndex with MiniLM embeddings.
 
 The index is persisted under ``$TRAVELBOT_HOME/data/index/<corpus hash>/`` and rebuilt only when the
-passages change. ``retrieve(question, k)`` is what RAFT variants, dataset builders and evaluation use.
+passages change. The index of the bundled guides ships under ``assets/index/<hash>/`` (``make guide-index``),
+so a fresh data home reads it instead of embedding every passage first. ``retrieve(question, k)`` is what RAFT variants, dataset builders and evaluation use.
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ class Retriever:
         self.passages = {p.passage_id: p for p in passages}
         self.fingerprint = passages_hash(passages)
         self.path = self.settings.data_dir / "index" / self.fingerprint
+        self.bundled = self.settings.assets_dir / "index" / self.fingerprint  # read, never written, here
         self.rebuilt = False
         self.index = self._load_or_build(passages)
         self._lock = threading.Lock()
@@ -123,12 +125,14 @@ class Retriever:
         from llama_index.core.schema import TextNode
 
         model = embedding_model()
-        if (self.path / "docstore.json").exists():
-            try:
-                storage = StorageContext.from_defaults(persist_dir=str(self.path))
-                return load_index_from_storage(storage, embed_model=model)
-            except Exception:  # a half-written or old index: rebuild it below
-                shutil.rmtree(self.path, ignore_errors=True)
+        for stored in (self.path, self.bundled):
+            if (stored / "docstore.json").exists():
+                try:
+                    storage = StorageContext.from_defaults(persist_dir=str(stored))
+                    return load_index_from_storage(storage, embed_model=model)
+                except Exception:  # a half-written or old index in the data home: rebuild it below
+                    if stored == self.path:
+                        shutil.rmtree(self.path, ignore_errors=True)
         nodes = [
             TextNode(
                 id_=p.passage_id,

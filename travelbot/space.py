@@ -1,7 +1,7 @@
 """Hugging Face Space packaging: ``travelbot space build OUTDIR`` and ``travelbot space deploy REPO_ID``.
 
 A built Space is a folder ready to push: ``app.py``, the ``travelbot`` package, ``assets/`` (models
-config, demo adapters, corpus, golden set), the Space card (``README.md`` with its YAML front matter) and
+config, demo adapters, corpus and its index, golden set), the Space card (``README.md`` with its YAML front matter) and
 ``requirements.txt``, the last two from ``spaces/``. :func:`check_space` checks a folder the way the Hub
 reads it: the card parses with the required fields, its Gradio version is the one travelbot pins, and the
 requirements name every dependency travelbot declares.

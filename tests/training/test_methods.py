@@ -101,14 +101,16 @@ def test_raft_variant_retrieves_and_dpo_rlhf_continue_from_it(runs_home, dataset
     _check_run(raft, runs_home, "raft")
     variant = get_registry().variant("t-raft")
     assert variant.method == "raft" and variant.retriever == "corpus"
+    assert variant.settings.max_new_tokens == 384 > variant.base.settings.max_new_tokens  # room for quotes + answer
     answer = reply(variant, "Is it safe to walk around Bangkok at night?", store=store, max_new_tokens=16, temperature=0)
     answer.result()
     assert len(answer.passages) == 4 and "<DOCUMENT>" in answer.generation.messages[-1]["content"]
     assert answer.raft is not None and isinstance(answer.answer, str)
 
-    dpo = run_training(resolve_config("dpo", from_variant="raft", dataset=str(dataset), name="t-dpo", overrides=FAST),
-                       check_behaviour=False)
+    dpo = run_training(resolve_config("dpo", from_variant="raft", dataset=str(dataset), name="t-dpo",
+                                      overrides={**FAST, "sft_weight": 0.5}), check_behaviour=False)
     _check_run(dpo, runs_home, "dpo")
+    assert dpo["metrics"]["sft_weight"] == 0.5  # DPO + NLL of the chosen answers (RPO) ran
     assert dpo["start_variant"] == "t-raft"
     assert get_registry().variant("t-dpo").retriever == "corpus"
 

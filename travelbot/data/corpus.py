@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -250,6 +251,26 @@ def corpus_retriever(settings: Settings | None = None):
             _retriever_cache.clear()
             _retriever_cache[key] = get_retriever(all_passages(documents), settings)
         return _retriever_cache[key]
+
+
+def bundle_index(settings: Settings | None = None) -> Path:
+    """Write the bundled guides' index into ``assets/index/<hash>/`` (``make guide-index``), replacing older ones,
+    so fresh data homes load it instead of embedding every passage; returns its folder."""
+    import tempfile
+    from dataclasses import replace
+
+    from travelbot.retrieval import Retriever
+
+    settings = settings or get_settings()
+    with tempfile.TemporaryDirectory() as home:
+        bundled_only = replace(settings, home=Path(home))  # no guides a user added, no index already built
+        documents, _ = load_corpus(bundled_only)
+        retriever = Retriever(all_passages(documents), bundled_only)
+        if retriever.bundled.exists():
+            return retriever.bundled
+        shutil.rmtree(settings.assets_dir / "index", ignore_errors=True)
+        shutil.copytree(retriever.path, retriever.bundled)
+        return retriever.bundled
 
 
 def corpus_retriever_ready() -> bool:

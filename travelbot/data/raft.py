@@ -20,6 +20,9 @@ from travelbot.retrieval import Passage, section_id
 BEGIN_QUOTE, END_QUOTE = "##begin_quote##", "##end_quote##"
 REASON, ANSWER = "##Reason:", "<ANSWER>:"
 INSTRUCTION = "Answer the question using the documents above. Quote the lines you rely on."
+# A RAFT variant's default answer length: reasoning, quotes and the final answer run ~140-300 tokens on the
+# concise demo build (a closed-book answer ~80-150), so 256 cut one answer in five before its end.
+RAFT_MAX_NEW_TOKENS = 384
 
 
 def split_sentences(text: str) -> list[str]:

@@ -261,6 +261,10 @@ class LlamaCppBackend:
                     self._adapters[key] = adapter
         return self._adapters[key]
 
+    def load_adapter(self, variant: Variant) -> None:
+        """Export and load the variant's adapter now (start-up warm-up), not at its first question."""
+        self._adapter(variant)
+
     def loaded_adapters(self) -> int:
         return len(self._adapters)
 

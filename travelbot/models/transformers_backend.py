@@ -73,6 +73,10 @@ class TransformersBackend:
             self._stop_ids.add(im_end)
 
     # -- adapters -------------------------------------------------------------------------------
+    def load_adapter(self, variant: Variant) -> None:
+        """Check and load the variant's adapter now (start-up warm-up), not at its first question."""
+        self._adapter_name(variant)
+
     def _adapter_name(self, variant: Variant) -> str | None:
         """Load the variant's adapter once (re-load when its files change); return its PEFT name."""
         if variant.adapter is None:

@@ -56,6 +56,7 @@ class TrainConfig:
     seed: int = 0
     # preference / RL
     beta: float = 0.1
+    sft_weight: float = 0.0  # dpo: weight of the chosen answers' NLL beside the preference loss (RPO); 0 = plain DPO
     num_generations: int = 4
     max_completion_length: int = 64
     # after training: how many golden dev questions to answer with the start and the new variant (0 = skip)
@@ -71,7 +72,7 @@ class TrainConfig:
             "learning_rate": 0 < self.learning_rate < 1, "max_steps": self.max_steps >= 1 or self.max_steps == -1,
             "per_device_train_batch_size": self.per_device_train_batch_size >= 1,
             "gradient_accumulation_steps": self.gradient_accumulation_steps >= 1, "max_length": self.max_length >= 32,
-            "beta": self.beta > 0, "num_generations": self.num_generations >= 2,
+            "beta": self.beta > 0, "sft_weight": self.sft_weight >= 0, "num_generations": self.num_generations >= 2,
             "max_completion_length": self.max_completion_length >= 4,
         }
         bad = [name for name, ok in checks.items() if not ok]

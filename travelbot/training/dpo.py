@@ -46,9 +46,13 @@ def train_dpo(config, start, data_dir, paths, progress, notes: list[str]) -> dic
         reference.eval()
 
     # -- trainer ---------------------------------------------------------------------------------
+    # With sft_weight > 0 the chosen answers' negative log-likelihood is added to the preference loss
+    # (RPO, Pang et al. 2024): on pairs this easy to tell apart, plain DPO drives the margin up by making
+    # both answers unlikely, and the policy drifts from the format it was trained to keep.
+    loss = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, config.sft_weight]} if config.sft_weight else {}
     args = DPOConfig(
         **trainer_arguments(config, paths.root, device, evaluate=bool(eval_rows)),
-        beta=config.beta, max_length=config.max_length,
+        beta=config.beta, max_length=config.max_length, **loss,
     )
     trainer = DPOTrainer(
         model=model, ref_model=reference, args=args, train_dataset=preference_dataset(train_rows, system),
@@ -58,7 +62,8 @@ def train_dpo(config, start, data_dir, paths, progress, notes: list[str]) -> dic
 
     # -- train, evaluate, save ----------------------------------------------------------------------
     result = trainer.train()
-    metrics: dict[str, Any] = {"train_loss": result.training_loss, "train_pairs": len(train_rows), "pairs": name}
+    metrics: dict[str, Any] = {"train_loss": result.training_loss, "train_pairs": len(train_rows), "pairs": name,
+                               "sft_weight": config.sft_weight}
     if eval_rows:
         evaluated = trainer.evaluate()
         metrics |= {k.removeprefix("eval_"): v for k, v in evaluated.items() if k.startswith("eval_")}

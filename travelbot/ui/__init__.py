@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import gradio as gr
 
 from travelbot import __version__
@@ -73,28 +75,37 @@ def css() -> str:
     return path.read_text(encoding="utf-8") if path.exists() else ""
 
 
-def warm_up() -> None:
-    """Load the first local base and the travel guides' retriever in the background, so the first chat
-    (and the first RAFT question) does not wait for them."""
+def warm_up() -> "threading.Thread":
+    """Load the first local base, the travel guides' retriever and that base's adapters in the background,
+    so the first chat (and the first RAFT question) does not wait for them. Retrieval-augmented variants'
+    adapters come first: their first question waits on the retriever too."""
     import logging
-    import threading
 
     from travelbot.errors import TravelbotError
     from travelbot.models import backend_for, get_registry
 
     def load() -> None:
+        registry = get_registry()
+        base = next((b for b in registry.bases().values() if b.backend == "transformers"), None)
+        variants = [v for v in registry.variants().values() if v.adapter is not None and v.base == base]
         try:
-            base = next((b for b in get_registry().bases().values() if b.backend == "transformers"), None)
-            if base is not None:
-                backend_for(base)
-            if any(v.retriever for v in get_registry().variants().values()):
+            backend = backend_for(base) if base is not None else None
+            if any(v.retriever for v in registry.variants().values()):
                 from travelbot.data.corpus import corpus_retriever
 
                 corpus_retriever()
         except TravelbotError as exc:  # shown again, as a sentence, when someone chats with it
             logging.getLogger(__name__).warning("%s", exc)
+            return
+        for variant in sorted(variants, key=lambda v: not v.retriever) if backend is not None else []:
+            try:
+                backend.load_adapter(variant)
+            except TravelbotError as exc:  # a broken adapter says so when chosen; the others still load
+                logging.getLogger(__name__).warning("%s", exc)
 
-    threading.Thread(target=load, name="warm-up", daemon=True).start()
+    thread = threading.Thread(target=load, name="warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def launch(host: str | None = None, port: int | None = None, **kwargs) -> gr.Blocks:
