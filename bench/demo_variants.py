@@ -19,7 +19,7 @@ from collections import defaultdict
 
 from sqlalchemy import select
 
-from travelbot.analysis.stats import wilson_interval
+from travelbot.stats import wilson_interval
 from travelbot.data.raft import ANSWER
 from travelbot.evaluation.results import run_results
 from travelbot.evaluation.run import EvalConfig, evaluate

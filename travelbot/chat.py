@@ -211,17 +211,6 @@ def retrieve_for(variant: Variant, message: str) -> tuple[list, str]:
     return hits, raft_prompt(message, documents)
 
 
-def shown_answer(turn: ChatTurn) -> str:
-    """The answer of a logged turn as a person saw it: a RAFT turn's final answer, else the text."""
-    user = next((m.get("content") for m in reversed(turn.messages) if m.get("role") == "user"), None)
-    retrieved = user != turn.prompt if turn.prompt is not None else turn.method == "raft"
-    if not retrieved:
-        return turn.answer
-    from travelbot.data.raft import parse_raft_answer
-
-    return parse_raft_answer(turn.answer).answer
-
-
 class ParallelReplies:
     """Several replies streamed at once, one thread each; iterate to wait, polling every ``interval`` s.
 

@@ -13,6 +13,7 @@ import click
 
 from travelbot import __version__
 from travelbot.errors import TravelbotError
+from travelbot.evaluation.scorers import METRIC_SCORERS, SCORER_NAMES
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -501,8 +502,8 @@ def arena(voter: str, max_new_tokens: int | None) -> None:
 
 @main.command("eval")
 @click.option("--variants", default=None, help="Comma-separated variant names (default: every variant).")
-@click.option("--metrics", default="bleu,rouge,bertscore,semantic,length", show_default=True,
-              help="Comma-separated: bleu, rouge, meteor, bertscore, semantic, length, ragas, judge, pairwise.")
+@click.option("--scorers", "--metrics", "scorers", default="bleu,rouge,bertscore,semantic,length", show_default=True,
+              help=f"Comma-separated: {', '.join(SCORER_NAMES)}.")
 @click.option("--split", type=click.Choice(["dev", "test", "all"]), default="dev", show_default=True)
 @click.option("--limit", type=click.IntRange(1, 100000), default=None, help="Only the first N questions.")
 @click.option("--batch-size", type=click.IntRange(1, 256), default=8, show_default=True,
@@ -512,7 +513,7 @@ def arena(voter: str, max_new_tokens: int | None) -> None:
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write per-answer scores (.csv or .jsonl).")
 @click.option("--json", "as_json", is_flag=True, help="Summaries, answers, scores and verdicts as JSON.")
 @user_errors
-def evaluate_command(variants: str | None, metrics: str, split: str, limit: int | None, batch_size: int,
+def evaluate_command(variants: str | None, scorers: str, split: str, limit: int | None, batch_size: int,
                      max_new_tokens: int | None, show_run: int | None, out: str | None, as_json: bool) -> None:
     """Answer the golden questions with each variant and score the answers (cached; resumable)."""
     import time
@@ -525,7 +526,7 @@ def evaluate_command(variants: str | None, metrics: str, split: str, limit: int 
     reconcile_runs()  # a run whose process died reads as failed, not running forever
     if show_run is None:
         names = [v.strip() for v in variants.split(",") if v.strip()] if variants else list(get_registry().variants())
-        config = EvalConfig(names, [m.strip() for m in metrics.split(",") if m.strip()], split, limit,
+        config = EvalConfig(names, [m.strip() for m in scorers.split(",") if m.strip()], split, limit,
                             {"max_new_tokens": max_new_tokens} if max_new_tokens else {}, batch_size)
         started = time.perf_counter()
         progress = None if as_json else (lambda done, total, what: click.echo(f"· [{done}/{total}] {what}", err=True))
@@ -604,7 +605,8 @@ def judgments_import(path: str, fmt: str, judges: tuple[str, ...], set_name: str
 @main.command()
 @click.option("--source", default="store", show_default=True,
               help="'store' (arena votes and ratings vs stored scores) or an imported judgment set's name.")
-@click.option("--metrics", default="", help="Reference-based metrics to use as judges, e.g. bleu,rougeL,bertscore_f1.")
+@click.option("--metrics", default="",
+              help=f"Metrics to use as judges, comma-separated from: {', '.join(METRIC_SCORERS)}.")
 @click.option("--reference-from", default=None,
               help="Use this judge's reference answer for the metrics (default: the item's own reference).")
 @click.option("--margin", type=click.FloatRange(0), default=0.0, show_default=True,

@@ -8,19 +8,16 @@ on a Space, or any other address, only to the Hub users named in ``TRAVELBOT_ADM
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from travelbot.config import Settings, get_settings
 from travelbot.errors import TravelbotError
 
 log = logging.getLogger(__name__)
-F = TypeVar("F", bound=Callable[..., Any])
 
 ADMIN_ONLY = ("On this Space only its admins can do that: sign in with Hugging Face as a user named in "
               "TRAVELBOT_ADMINS.")
@@ -90,42 +87,16 @@ def storage_warning(settings: Settings | None = None) -> str | None:
             f"{settings.persistent_dir}.)")
 
 
-def gpu(function: F) -> F:
-    """``@spaces.GPU`` on ZeroGPU Spaces (the ``spaces`` package is there); the function itself elsewhere."""
-    settings = get_settings()
-    if not settings.space_id:
-        return function
-    try:
-        import spaces
-    except ImportError:
-        return function
-    decorator = getattr(spaces, "GPU", None)
-    return decorator(function) if callable(decorator) else function
-
-
 # ---------------------------------------------------------------- mirroring to a Hub dataset
-
-
-def export_feedback(folder: Path) -> dict[str, int]:
-    """Write the store's votes (FastChat battle rows) and ratings as JSONL into ``folder``."""
-    from travelbot.feedback.ratings import rating_rows
-    from travelbot.feedback.votes import export_votes
-    from travelbot.store import get_store
-
-    store = get_store()
-    folder.mkdir(parents=True, exist_ok=True)
-    votes = export_votes(folder / "votes.jsonl", store)
-    rows = rating_rows(store)
-    with (folder / "ratings.jsonl").open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-    return {"votes": votes, "ratings": len(rows)}
 
 
 def mirror_feedback(settings: Settings | None = None, api: Any = None) -> dict[str, int]:
     """Copy votes and ratings to the dataset repo ``TRAVELBOT_MIRROR_REPO`` (created private if missing;
     refused if it exists and is public)."""
     from huggingface_hub.errors import RepositoryNotFoundError
+
+    from travelbot.feedback.export import export_feedback
+    from travelbot.store import get_store
 
     settings = settings or get_settings()
     if not settings.mirror_repo:
@@ -135,7 +106,7 @@ def mirror_feedback(settings: Settings | None = None, api: Any = None) -> dict[s
 
         api = HfApi(token=settings.hf_token)
     with tempfile.TemporaryDirectory() as tmp:
-        counts = export_feedback(Path(tmp))
+        counts = export_feedback(Path(tmp), get_store())
         try:
             try:
                 public = not api.repo_info(settings.mirror_repo, repo_type="dataset").private

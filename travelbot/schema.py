@@ -189,9 +189,6 @@ def m003_battles_votes_ratings(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE chat_turns ADD COLUMN prompt TEXT")
 
 
-RUN_STATUSES = ("running", "succeeded", "failed", "cancelled")
-
-
 def _v4_evaluation_tables(md: MetaData) -> tuple[Table, ...]:
     """Evaluation runs, golden-set answers, per-answer scores and pairwise judge verdicts (m004); frozen."""
     eval_runs = Table(

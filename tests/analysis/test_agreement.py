@@ -26,7 +26,7 @@ from travelbot.analysis.agreement import (
     position_consistency,
     system_agreement,
 )
-from travelbot.analysis.stats import krippendorff_alpha
+from travelbot.stats import krippendorff_alpha
 
 # ---------------------------------------------------------------------------------------- labels
 

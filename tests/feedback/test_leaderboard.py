@@ -11,7 +11,7 @@ import pytest
 from scipy.optimize import minimize
 from scipy.special import expit
 
-from travelbot.analysis.stats import wilson_interval
+from travelbot.stats import wilson_interval
 from travelbot.feedback.leaderboard import (
     DETECTABLE,
     MIN_BATTLES,

@@ -16,7 +16,8 @@ from tests.hub_server import HubServer
 from tests.ui.conftest import served_tab
 from travelbot.config import Settings, get_settings, set_settings
 from travelbot.errors import TravelbotError
-from travelbot.hosting import ADMIN_ONLY, gpu, is_admin, mirror_feedback, require_admin, storage_warning
+from travelbot.hosting import ADMIN_ONLY, is_admin, mirror_feedback, require_admin, storage_warning
+from travelbot.models.zerogpu import gpu
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ import numpy as np
 from scipy import stats as sps
 from sklearn.metrics import cohen_kappa_score, precision_recall_fscore_support
 
-from travelbot.analysis.stats import _check_confidence, _check_rounds, krippendorff_alpha, wilson_interval
+from travelbot.stats import _check_confidence, _check_rounds, krippendorff_alpha, wilson_interval
 
 LABELS = ("A", "B", "tie")
 _CODE = {label: code for code, label in enumerate(LABELS)}

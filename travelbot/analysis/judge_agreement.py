@@ -24,12 +24,10 @@ from travelbot.analysis.agreement import (
 )
 from travelbot.analysis.judgments import JudgmentItem, load_set
 from travelbot.errors import InvalidInputError
+from travelbot.evaluation.scorers import METRIC_SCORERS
 from travelbot.store import Store
 
 # metric name -> the scorer in travelbot.evaluation.metrics that computes it
-METRIC_SCORERS = {"bleu": "bleu", "rouge1": "rouge", "rouge2": "rouge", "rougeL": "rouge", "meteor": "meteor",
-                  "bertscore_precision": "bertscore", "bertscore_recall": "bertscore", "bertscore_f1": "bertscore",
-                  "semantic_golden": "semantic", "answer_words": "length"}
 
 
 @dataclass

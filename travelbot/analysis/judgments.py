@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select
 
-from travelbot.data.jsonl import LoadReport, check_readable, read_jsonl
+from travelbot.jsonl import LoadReport, check_readable, read_jsonl
 from travelbot.errors import InvalidInputError, TravelbotError
 from travelbot.schema import _now, judgments
 from travelbot.store import Store, get_store

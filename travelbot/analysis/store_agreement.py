@@ -121,7 +121,7 @@ def vote_agreement(metrics: Sequence[str], store: Store, *, scope: Scope = ALL, 
                    rounds: int = 1000, seed: int = 0) -> tuple[dict[str, PairwiseAgreement], int]:
     """Each metric as a judge of the unflagged arena votes on golden questions (first exchange only);
     in a scope with variants, only battles between two of them."""
-    from travelbot.analysis.judge_agreement import METRIC_SCORERS
+    from travelbot.evaluation.scorers import METRIC_SCORERS
     from travelbot.evaluation.metrics import MetricItem, score_answers
     from travelbot.feedback.votes import battle_rows
 

@@ -22,7 +22,7 @@ from travelbot.config import Settings, get_settings
 from travelbot.data.corpus import all_passages, corpus_hash, load_corpus, load_folder
 from travelbot.data.golden import golden_path, load_golden, recall_at_k
 from travelbot.data.items import QAItem, items_from_passages, items_from_reddit
-from travelbot.data.jsonl import read_jsonl, write_jsonl
+from travelbot.jsonl import read_jsonl, write_jsonl
 from travelbot.data.leakage import find_leaks
 from travelbot.data.preferences import (
     preferences_from_battles, preferences_from_reddit, preferences_grounded, raft_pair,

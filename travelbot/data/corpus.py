@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from travelbot.config import Settings, get_settings
-from travelbot.data.jsonl import LoadReport, check_readable, decode_text
+from travelbot.jsonl import LoadReport, check_readable, decode_text
 from travelbot.errors import TravelbotError
 from travelbot.retrieval import Passage, RetrievedPassage, get_retriever, slugify
 

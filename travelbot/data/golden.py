@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from travelbot.config import Settings, get_settings
-from travelbot.data.jsonl import LoadReport, read_jsonl
+from travelbot.jsonl import LoadReport, read_jsonl
 from travelbot.retrieval import section_id
 
 QUESTION_TYPES = ("general", "destination", "time_sensitive", "safety")

@@ -12,10 +12,13 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from travelbot.data.items import QAItem
 from travelbot.retrieval import Passage, section_id
+
+if TYPE_CHECKING:
+    from travelbot.store import ChatTurn
 
 BEGIN_QUOTE, END_QUOTE = "##begin_quote##", "##end_quote##"
 REASON, ANSWER = "##Reason:", "<ANSWER>:"
@@ -157,3 +160,10 @@ def build_raft(
             "source": item.source,
         })
     return examples
+
+
+def shown_answer(turn: ChatTurn) -> str:
+    """The answer of a logged chat turn as a person saw it: a RAFT turn's final answer, else the text."""
+    user = next((m.get("content") for m in reversed(turn.messages) if m.get("role") == "user"), None)
+    retrieved = user != turn.prompt if turn.prompt is not None else turn.method == "raft"
+    return parse_raft_answer(turn.answer).answer if retrieved else turn.answer

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from travelbot import __version__
 from travelbot.config import Settings, get_settings
-from travelbot.data.jsonl import write_jsonl
+from travelbot.jsonl import write_jsonl
 from travelbot.errors import TravelbotError
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ import yaml
 
 from travelbot.config import Settings, get_settings
 from travelbot.data.corpus import FOLDER_SUFFIXES, Document, load_folder, parse_markdown
-from travelbot.data.jsonl import LoadReport, read_jsonl, write_jsonl
+from travelbot.jsonl import LoadReport, read_jsonl, write_jsonl
 from travelbot.errors import TravelbotError
 from travelbot.retrieval import slugify
 

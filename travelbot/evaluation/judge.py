@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, astuple, dataclass, field
+from dataclasses import asdict, astuple, dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from importlib.resources import files
 from typing import Any, Self
@@ -44,6 +44,12 @@ from travelbot.evaluation.verdicts import (  # noqa: F401 - part of the judge's 
 log = logging.getLogger(__name__)
 
 METRICS = tuple(f"judge_{name}" for name in CRITERIA) + ("judge_overall",)
+# The version stored with a score adds the prompts' versions and the judge's model (see ``Judge.info``).
+JUDGE = ScorerInfo("judge", "", METRICS, "LLM judge: four yes/no criteria and a 1-10 overall score",
+                   label="LLM judge: criteria + 1–10", kind="llm", scale="0/1 criteria, 1-10 overall")
+PAIRWISE = ScorerInfo("pairwise", "", (), "LLM judge: which of two variants' answers is better, asked in both orders "
+                      "(verdicts, not per-answer scores)", label="LLM judge: pairwise, both orders", kind="llm",
+                      scale="A, B or tie")
 # The prompt file (without .txt) used for each kind of verdict, with and without a golden answer.
 PROMPT_VERSIONS = {
     ("criteria", False): "criteria_v1", ("criteria", True): "criteria_reference_v1",
@@ -307,7 +313,7 @@ class Judge:
     @property
     def info(self) -> ScorerInfo:
         version = f"{PROMPT_VERSIONS['criteria', False]}+{PROMPT_VERSIONS['criteria', True]}:{self.endpoint.model}"
-        return ScorerInfo("judge", version, METRICS, "LLM judge: four yes/no criteria and a 1-10 overall score")
+        return replace(JUDGE, version=version)
 
     def key(self, item: GradeItem | PairItem) -> str:
         """The cache key of this item's verdict from this judge (see ``verdict_key``)."""

@@ -36,31 +36,31 @@ METEOR_TOKEN = re.compile(r"\w+(?:['’-]\w+)*|[^\w\s]")
 SCORERS: dict[str, ScorerInfo] = {
     info.name: info
     for info in (
-        ScorerInfo("bleu", "1", ("bleu",), "sacrebleu sentence BLEU (0-100; 13a tokens, exp smoothing)"),
-        ScorerInfo("rouge", "1", ("rouge1", "rouge2", "rougeL"), "rouge-score F-measure with Porter stemming (0-1)"),
+        ScorerInfo("bleu", "1", ("bleu",), "sacrebleu sentence BLEU (0-100; 13a tokens, exp smoothing)",
+                   label="BLEU", scale="0-100", light=True, judges=("bleu",),
+                   packages=(("sacrebleu", "sacrebleu", "pip install sacrebleu"),)),
+        ScorerInfo("rouge", "1", ("rouge1", "rouge2", "rougeL"), "rouge-score F-measure with Porter stemming (0-1)",
+                   label="ROUGE-1/2/L", scale="0-1", light=True, judges=("rouge1", "rouge2", "rougeL"),
+                   packages=(("rouge_score", "rouge-score", "pip install rouge-score"),)),
+        ScorerInfo("meteor", "1", ("meteor",), "NLTK METEOR with WordNet 3.0 synonyms and regex tokens (0-1)",
+                   label="METEOR", scale="0-1", judges=("meteor",), packages=(("nltk", "nltk", "pip install nltk"),)),
         ScorerInfo(
             "bertscore", "1", ("bertscore_precision", "bertscore_recall", "bertscore_f1"),
             f"BERTScore with MiniLM-L6 layer {BERTSCORE_LAYER}, no idf, no baseline rescaling (0-1)",
+            label="BERTScore P/R/F1", scale="0-1", judges=("bertscore_precision", "bertscore_recall", "bertscore_f1"),
+            packages=(("bert_score", "bert-score", "pip install bert-score"),),
         ),
         ScorerInfo(
             "semantic", "1", ("semantic_golden", "semantic_question", "dot_golden"),
             "cosine of MiniLM sentence embeddings, answer vs golden answer and vs question; their dot product vs golden"
             " (the vectors are unit length, so it equals the cosine)",
+            label="MiniLM cosine (golden, question)", scale="-1 to 1", light=True, judges=("semantic_golden",),
+            packages=(("llama_index.embeddings.huggingface", "llama-index-embeddings-huggingface",
+                       "pip install llama-index-embeddings-huggingface"),),
         ),
-        ScorerInfo("length", "1", ("answer_words", "answer_chars"), "words (split on whitespace) and characters"),
-        ScorerInfo("meteor", "1", ("meteor",), "NLTK METEOR with WordNet 3.0 synonyms and regex tokens (0-1)"),
+        ScorerInfo("length", "1", ("answer_words", "answer_chars"), "words (split on whitespace) and characters",
+                   label="answer length", scale="words, characters", light=True, judges=("answer_words",)),
     )
-}
-
-# name -> (module, distribution, install command) that the scorer imports.
-_PACKAGES: dict[str, tuple[tuple[str, str, str], ...]] = {
-    "bleu": (("sacrebleu", "sacrebleu", "pip install sacrebleu"),),
-    "rouge": (("rouge_score", "rouge-score", "pip install rouge-score"),),
-    "bertscore": (("bert_score", "bert-score", "pip install bert-score"),),
-    "semantic": (("llama_index.embeddings.huggingface", "llama-index-embeddings-huggingface",
-                  "pip install llama-index-embeddings-huggingface"),),
-    "length": (),
-    "meteor": (("nltk", "nltk", "pip install nltk"),),
 }
 
 _loaded: dict[Any, Any] = {}  # the BERTScore model and WordNet readers, loaded once per process
@@ -98,7 +98,7 @@ def wordnet_path() -> Path | None:
 
 def _unavailable(name: str) -> str | None:
     """Why a scorer cannot run here (one sentence saying what to install), or None."""
-    for module, dist, install in _PACKAGES[name]:
+    for module, dist, install in SCORERS[name].packages:
         if _module_missing(module):
             return f"the {dist} package is not installed: run `{install}`"
     if name in ("bertscore", "semantic"):

@@ -49,6 +49,7 @@ RAGAS = ScorerInfo(
     ("faithfulness", "answer_relevancy", "context_precision", "context_recall", "answer_correctness"),
     "Ragas faithfulness, answer relevancy, context precision and recall, and answer correctness: "
     "an LLM judge over an OpenAI-compatible endpoint, MiniLM embeddings on this machine.",
+    label="Ragas (LLM)", kind="llm", scale="0-1",
 )
 
 # What each metric needs besides the question and the answer: (retrieved contexts, golden answer).

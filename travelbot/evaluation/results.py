@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import desc, select
 
-from travelbot.analysis.stats import mean_interval, wilson_interval
+from travelbot.stats import mean_interval, wilson_interval
 from travelbot.errors import InvalidInputError
 from travelbot.schema import eval_answers, eval_run_answers, eval_runs, eval_scores, judge_verdicts
 from travelbot.store import Store, get_store

@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psutil
@@ -25,15 +25,13 @@ from sqlalchemy import insert, select, update
 from travelbot.config import Settings, get_settings
 from travelbot.errors import InvalidInputError, TravelbotError
 from travelbot.evaluation.answers import DEFAULT_SETTINGS, EvalAnswer, Progress, golden_answers
+from travelbot.evaluation.scorers import LLM_SCORERS, REFERENCE_SCORERS, SCORER_NAMES, SCORERS
 from travelbot.evaluation.scores import Score, ScorerInfo
 from travelbot.schema import _now, eval_run_answers, eval_runs, eval_scores, judge_verdicts
 from travelbot.store import Store, get_store
 
 log = logging.getLogger(__name__)
 
-LEXICAL = ("bleu", "rouge", "meteor", "bertscore", "semantic", "length")
-LLM_SCORERS = ("ragas", "judge", "pairwise")  # need a judge endpoint
-SCORER_NAMES = (*LEXICAL, *LLM_SCORERS)
 SPLITS = ("dev", "test", "all")
 STOPPED = ("The process running this evaluation stopped before it finished (a server restart or a killed command); "
            "answers and scores computed so far are kept, and running it again computes only what is missing.")
@@ -44,7 +42,7 @@ class EvalConfig:
     """What to evaluate: variants, golden split, scorers and generation settings."""
 
     variants: list[str]
-    metrics: list[str] = field(default_factory=lambda: ["bleu", "rouge", "bertscore", "semantic", "length"])
+    scorers: list[str] = field(default_factory=lambda: ["bleu", "rouge", "bertscore", "semantic", "length"])
     split: str = "dev"
     limit: int | None = None
     settings: dict[str, Any] = field(default_factory=dict)
@@ -53,14 +51,14 @@ class EvalConfig:
     def check(self) -> None:
         if not self.variants:
             raise InvalidInputError("Choose at least one variant to evaluate.")
-        unknown = [m for m in self.metrics if m not in SCORER_NAMES]
+        unknown = [m for m in self.scorers if m not in SCORER_NAMES]
         if unknown:
             raise InvalidInputError(f"Unknown scorer {', '.join(unknown)}; choose from {', '.join(SCORER_NAMES)}.")
-        if not self.metrics:
+        if not self.scorers:
             raise InvalidInputError("Choose at least one scorer.")
         if self.split not in SPLITS:
             raise InvalidInputError(f"Unknown split {self.split!r}; choose dev, test or all.")
-        if "pairwise" in self.metrics and len(self.variants) < 2:
+        if "pairwise" in self.scorers and len(self.variants) < 2:
             raise InvalidInputError("Pairwise judging needs at least two variants.")
         if self.limit is not None and self.limit < 1:
             raise InvalidInputError("The question limit must be at least 1.")
@@ -115,8 +113,8 @@ def _save_scores(store: Store, answer: EvalAnswer, scorer: ScorerInfo, scores: S
                     value=score.value, missing=score.missing, detail=score.detail, created_at=_now()))
 
 
-def _score_lexical(store: Store, answers: list[EvalAnswer], name: str, progress: Progress | None) -> None:
-    from travelbot.evaluation.metrics import SCORERS, MetricItem, score_answers
+def _score_reference(store: Store, answers: list[EvalAnswer], name: str, progress: Progress | None) -> None:
+    from travelbot.evaluation.metrics import MetricItem, score_answers
 
     scorer = SCORERS[name]
     todo = _unscored(store, answers, scorer)
@@ -135,7 +133,7 @@ def _score_ragas(store: Store, answers: list[EvalAnswer], judge_endpoint, progre
     from travelbot.evaluation.ragas_metrics import RAGAS, RagasEndpoint, RagasItem, ragas_available, ragas_scores
 
     problem = ragas_available()
-    scorer = ScorerInfo(RAGAS.name, f"{RAGAS.version}:{judge_endpoint.model}", RAGAS.metrics, RAGAS.description)
+    scorer = replace(RAGAS, version=f"{RAGAS.version}:{judge_endpoint.model}")
     todo = _unscored(store, answers, scorer)
     if problem:
         for answer in todo:
@@ -223,7 +221,7 @@ def evaluate(config: EvalConfig, *, store: Store | None = None, settings: Settin
     variants = [registry.variant(name) for name in dict.fromkeys(config.variants)]
     questions = _questions(config.split, config.limit, settings)
     judge = None
-    if any(m in LLM_SCORERS for m in config.metrics):
+    if any(m in LLM_SCORERS for m in config.scorers):
         from travelbot.evaluation.judge import Judge, JudgeEndpoint
 
         judge = Judge(JudgeEndpoint.from_settings(settings))
@@ -232,7 +230,7 @@ def evaluate(config: EvalConfig, *, store: Store | None = None, settings: Settin
     with store.transaction(write=True) as conn:
         run_id = int(conn.execute(insert(eval_runs).values(
             status="running", variants=[v.name for v in variants], split=config.split, question_limit=config.limit,
-            scorers=list(config.metrics), settings=generation, progress={"owner": owner},
+            scorers=list(config.scorers), settings=generation, progress={"owner": owner},
             judge={"model": judge.endpoint.model, "base_url": judge.endpoint.base_url} if judge else None,
             created_at=_now())).inserted_primary_key[0])
         stop_event = _stop_flags[run_id] = threading.Event()  # live before the row is visible, for reconcile_runs
@@ -262,12 +260,12 @@ def evaluate(config: EvalConfig, *, store: Store | None = None, settings: Settin
             for answer_id in {a.id for a in answers if a.id}:
                 conn.execute(insert(eval_run_answers).values(run_id=run_id, answer_id=answer_id))
         scored = [a for a in answers if a.id and not a.error]
-        for name in config.metrics:
+        for name in config.scorers:
             if should_stop and should_stop():
                 status = "cancelled"
                 break
-            if name in LEXICAL:
-                _score_lexical(store, scored, name, progress)
+            if name in REFERENCE_SCORERS:
+                _score_reference(store, scored, name, progress)
             elif name == "ragas":
                 _score_ragas(store, scored, judge.endpoint, progress)
             elif name == "judge":

@@ -11,8 +11,6 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-MISSING_REASONS = ("parse failure", "timeout", "refused", "rate limited", "unavailable", "error")
-
 
 @dataclass(frozen=True)
 class Score:
@@ -39,9 +37,18 @@ class Score:
 
 @dataclass(frozen=True)
 class ScorerInfo:
-    """A scorer's name and version (stored with every score, so a changed scorer is recomputed)."""
+    """One scorer, declared once beside its code; every list of scorers (``travelbot eval --metrics`` and its
+    check, the Evaluate tab, metrics standing in as judges in Agreement) derives from these declarations
+    (``travelbot.evaluation.scorers``). The version is stored with every score, so a changed scorer is recomputed.
+    """
 
-    name: str
+    name: str  # what `travelbot eval --metrics` takes
     version: str
-    metrics: tuple[str, ...]
+    metrics: tuple[str, ...]  # the metrics it stores per answer
     description: str = ""
+    label: str = ""  # how the Evaluate tab names it
+    kind: str = "reference"  # "reference": computed here against the golden answer; "llm": asks a judge endpoint
+    scale: str = ""  # the range of its values
+    packages: tuple[tuple[str, str, str], ...] = ()  # (module, distribution, install command) it imports
+    light: bool = False  # in the Evaluate tab's default light run (well under a second per answer)
+    judges: tuple[str, ...] = ()  # its metrics that can judge a pair of answers in Agreement (higher = better)

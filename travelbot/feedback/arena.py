@@ -17,7 +17,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import exc, func, insert, select, text
 
-from travelbot.chat import ParallelReplies, Reply, reply, shown_answer
+from travelbot.chat import ParallelReplies, Reply, reply
+from travelbot.data.raft import shown_answer
 from travelbot.config import Settings, get_settings
 from travelbot.errors import InvalidInputError, TravelbotError
 from travelbot.feedback.voters import Voter, flag_reason, flag_words

@@ -52,7 +52,8 @@ import numpy as np
 from scipy.special import expit
 from scipy.stats import norm
 
-from travelbot.analysis.stats import krippendorff_alpha, mean_interval, wilson_interval
+from travelbot.jsonl import json_safe
+from travelbot.stats import krippendorff_alpha, mean_interval, wilson_interval
 
 WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
 CRITERIA = ("relevance", "helpfulness", "correctness", "coherence", "conciseness", "overall")
@@ -64,19 +65,6 @@ DETECTABLE = 50.0  # rating points: the difference votes are sized for when the 
 POWER_Z = 0.8416  # one-sided normal quantile of 80%: the chance the sized votes separate the top two
 MIN_ROUNDS = 200
 _CHUNK = 2000  # bootstrap rounds fitted together; bounds memory for many variants
-
-
-def _plain(value: Any) -> Any:
-    """JSON-ready: numpy scalars to Python, nan to None, recursively."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 # ---------------------------------------------------------------------------------------- records
@@ -154,7 +142,7 @@ class Leaderboard:
     votes_to_separate_top_two: Separation | None = None  # None with fewer than two variants
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(asdict(self))
+        return json_safe(asdict(self))
 
 
 # ---------------------------------------------------------------------------------------- counting
@@ -440,7 +428,7 @@ class RatingSummary:
         return next((s for s in self.scores if s.variant == variant and s.criterion == criterion), None)
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(asdict(self))
+        return json_safe(asdict(self))
 
 
 def _valid_score(value: Any) -> bool:

@@ -17,8 +17,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, insert, select
 
-from travelbot.chat import shown_answer
 from travelbot.config import Settings, get_settings
+from travelbot.data.raft import shown_answer
 from travelbot.errors import InvalidInputError
 from travelbot.feedback.leaderboard import CRITERIA as ALL_CRITERIA
 from travelbot.feedback.voters import Voter

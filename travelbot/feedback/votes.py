@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from travelbot.data.jsonl import LoadReport, read_jsonl, write_jsonl
+from travelbot.jsonl import LoadReport, read_jsonl, write_jsonl
 from travelbot.schema import WINNERS, _now, battles, votes
 from travelbot.store import Store, get_store
 

@@ -26,7 +26,6 @@ __all__ = [
     "generate_batch",
     "generate_batch_stats",
     "get_registry",
-    "loaded_backends",
 ]
 
 _backends: dict[str, Backend] = {}
@@ -79,10 +78,6 @@ def backend_for(base: Base, settings: Settings | None = None, kind: str | None =
 
                 _backends[key] = TransformersBackend(base, settings)
         return _backends[key]
-
-
-def loaded_backends() -> dict[str, Backend]:
-    return dict(_backends)
 
 
 def _validate_messages(messages: list[Message]) -> None:

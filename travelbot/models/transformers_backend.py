@@ -21,10 +21,10 @@ from transformers.generation.logits_process import (
 
 from travelbot.config import Settings
 from travelbot.errors import TravelbotError
-from travelbot.hosting import gpu
 from travelbot.models.generation import GenerationSettings, GenerationStats, Message
 from travelbot.models.loading import check_adapter, load_base
 from travelbot.models.registry import Base, Variant
+from travelbot.models.zerogpu import gpu
 
 
 class IncrementalDecoder:

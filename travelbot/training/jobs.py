@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import re
 import signal
@@ -22,12 +21,12 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import psutil
 
 from travelbot.config import ASSETS_DIR, Settings, get_settings
 from travelbot.errors import TravelbotError
+from travelbot.jsonl import json_safe
 from travelbot.store import get_store
 from travelbot.training.config import TrainConfig, train_command
 
@@ -145,7 +144,7 @@ def _child_env(settings: Settings) -> dict[str, str]:
 def record_progress(job_id: int, event: dict) -> None:
     """Store the trainer's latest log event; never raises (progress is best effort, the training goes on)."""
     try:
-        get_store().update_job(int(job_id), only_if="running", last_progress=_plain(event))
+        get_store().update_job(int(job_id), only_if="running", last_progress=json_safe(event))
     except Exception:  # noqa: BLE001
         log.warning("Could not record the progress of training job %s.", job_id, exc_info=True)
 
@@ -156,31 +155,13 @@ def finish_job(job_id: int, status: str, error: str | None = None, metrics: dict
         if status not in ("succeeded", "failed"):
             error, status = f"The trainer reported an unknown status {status!r}. {error or ''}".strip(), "failed"
         get_store().update_job(int(job_id), only_if="running", status=status, finished_at=_now(),
-                               error=error, metrics=_plain(metrics))
+                               error=error, metrics=json_safe(metrics))
     except Exception:  # noqa: BLE001
         log.warning("Could not record the end of training job %s.", job_id, exc_info=True)
     try:
         dispatch()
     except Exception:  # noqa: BLE001
         log.warning("Could not start the next queued training job.", exc_info=True)
-
-
-def _plain(value: Any) -> Any:
-    """JSON-safe copy: numbers that are not finite become None (PostgreSQL JSON rejects NaN), others str()."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, (str, int, bool)):
-        return value
-    if hasattr(value, "item"):  # numpy / torch scalars
-        try:
-            return _plain(value.item())
-        except (TypeError, ValueError):
-            pass
-    return str(value)
 
 
 # ---------------------------------------------------------------- cancel and reconcile
@@ -306,7 +287,7 @@ def reconcile() -> list[int]:
             continue
         end = next((e for e in reversed(_job_events(job)) if e.get("event") == "end"), None)
         if end is not None and end.get("status") in ("succeeded", "failed"):
-            values = {"status": end["status"], "error": end.get("error"), "metrics": _plain(end.get("metrics"))}
+            values = {"status": end["status"], "error": end.get("error"), "metrics": json_safe(end.get("metrics"))}
         else:
             tail = "\n".join(output_tail(job, OUTPUT_TAIL_LINES))
             values = {"status": "failed", "error": f"{UNEXPECTED_END}; its last output lines:\n{tail}" if tail

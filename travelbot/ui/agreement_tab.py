@@ -6,7 +6,7 @@ from __future__ import annotations
 import gradio as gr
 import plotly.graph_objects as go
 
-from travelbot.analysis.judge_agreement import METRIC_SCORERS
+from travelbot.evaluation.scorers import METRIC_SCORERS
 from travelbot.errors import TravelbotError
 from travelbot.ui.common import error_note
 

@@ -18,21 +18,14 @@ import plotly.graph_objects as go
 from travelbot.config import get_settings
 from travelbot.errors import TravelbotError
 from travelbot.evaluation import results as eval_results
-from travelbot.evaluation.run import SCORER_NAMES, EvalConfig, evaluate_in_background, request_stop
+from travelbot.evaluation.run import EvalConfig, evaluate_in_background, request_stop
+from travelbot.evaluation.scorers import LIGHT_SCORERS, SCORER_NAMES, SCORERS
 from travelbot.ui.admin import admin_only, admin_section
 from travelbot.ui.common import default_pair, error_note, variant_choices
 
 METRIC_COLUMNS = ["variant", "metric", "mean", "95% interval", "n", "missing"]
 PAIR_COLUMNS = ["variant A", "variant B", "judged", "A wins", "B wins", "ties", "inconsistent", "missing",
                 "A win rate", "95% interval"]
-SCORER_LABELS = {
-    "bleu": "BLEU", "rouge": "ROUGE-1/2/L", "meteor": "METEOR", "bertscore": "BERTScore P/R/F1",
-    "semantic": "MiniLM cosine (golden, question)", "length": "answer length", "ragas": "Ragas (LLM)",
-    "judge": "LLM judge: criteria + 1–10", "pairwise": "LLM judge: pairwise, both orders",
-}
-
-
-LIGHT_SCORERS = ("bleu", "rouge", "semantic", "length")
 DEFAULT_SECONDS_PER_ANSWER = 4.6  # a 256-token answer of the embedded model on a 2-core CPU, before any run
 # (an upper bound: answers that stop early cost less)
 
@@ -214,7 +207,7 @@ def build(app: gr.Blocks, tab: gr.Tab | None = None) -> None:
         variants = gr.Dropdown(choices, value=default_pair(choices), multiselect=True, allow_custom_value=True,
                                label="Variants", scale=3)
         split = gr.Radio(["dev", "test", "all"], value="dev", label="Golden split", scale=1)
-    scorer_choices = [(SCORER_LABELS[n] + (f" — {available[n]}" if available.get(n) else ""), n) for n in SCORER_NAMES]
+    scorer_choices = [(SCORERS[n].label + (f" — {available[n]}" if available.get(n) else ""), n) for n in SCORER_NAMES]
     # A light first run: lexical overlap and embedding similarity, seconds per answer; BERTScore, METEOR and
     # the LLM scorers are a tick away.
     scorers = gr.CheckboxGroup(scorer_choices, value=[n for n in LIGHT_SCORERS if not available.get(n)],

@@ -1,8 +1,9 @@
-"""JSONL reading that reports every bad line and still loads the rest, and atomic JSONL writing."""
+"""JSONL reading that reports every bad line and still loads the rest, atomic JSONL writing, and JSON-safe copies."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections import Counter
@@ -14,6 +15,25 @@ from typing import Any
 from travelbot.errors import TravelbotError
 
 MAX_FILE_BYTES = 512 * 2**20  # larger files are refused with a sentence, not read into memory
+
+
+def json_safe(value: Any) -> Any:
+    """A JSON-ready copy: numpy/torch scalars as Python numbers, non-finite floats as None (PostgreSQL's JSON
+    and browsers reject NaN), keys as strings, anything else not JSON as its ``str()``."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    if hasattr(value, "item"):  # numpy / torch scalars
+        try:
+            return json_safe(value.item())
+        except (TypeError, ValueError):
+            pass
+    return str(value)
 
 
 @dataclass

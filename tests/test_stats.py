@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from travelbot.analysis.stats import bootstrap_interval, krippendorff_alpha, mean_interval, wilson_interval
+from travelbot.stats import bootstrap_interval, krippendorff_alpha, mean_interval, wilson_interval
 
 # ---------------------------------------------------------------------------------------- wilson
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from travelbot.data.jsonl import check_readable, read_jsonl, write_jsonl
+from travelbot.jsonl import check_readable, read_jsonl, write_jsonl
 from travelbot.errors import TravelbotError
 
 
