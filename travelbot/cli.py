@@ -14,6 +14,7 @@ import click
 from travelbot import __version__
 from travelbot.errors import TravelbotError
 from travelbot.evaluation.scorers import METRIC_SCORERS, SCORER_NAMES
+from travelbot.training.methods import METHODS
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -162,7 +163,7 @@ def bench_chat_command(max_new_tokens: int, min_adapters: int, synthetic_rank: i
 
 
 @main.command()
-@click.argument("method", type=click.Choice(["qlora", "raft", "dpo", "reward", "rlhf"]))
+@click.argument("method", type=click.Choice(METHODS))
 @click.option("--base", default=None, help="Start from a base's weights.")
 @click.option("--from", "from_variant", default=None,
               help="Continue from a variant (name, or a method label such as 'raft' for its newest variant).")

@@ -8,10 +8,10 @@ from typing import Any
 from travelbot.config import Settings, get_settings
 from travelbot.errors import InvalidInputError, TravelbotError
 from travelbot.models.generation import Backend, Generation, GenerationSettings, GenerationStats, Message
-from travelbot.models.registry import METHODS, Base, Registry, Variant, get_registry
+from travelbot.models.registry import VARIANT_METHODS, Base, Registry, Variant, get_registry
 
 __all__ = [
-    "METHODS",
+    "VARIANT_METHODS",
     "Base",
     "Generation",
     "GenerationSettings",

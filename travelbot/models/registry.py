@@ -20,7 +20,7 @@ from travelbot.config import Settings, get_settings
 from travelbot.errors import TravelbotError, UnknownVariantError
 from travelbot.models.generation import GenerationSettings
 
-METHODS = ("base", "qlora", "raft", "dpo", "rlhf")
+VARIANT_METHODS = ("base", "qlora", "raft", "dpo", "rlhf")
 VARIANT_METADATA = "travelbot.json"
 
 
@@ -226,8 +226,8 @@ class Registry:
             self.problems.append(f"{where}: variant {name!r} names base {raw.get('base')!r}, which is not enabled.")
             return None
         method = raw.get("method", "base")
-        if method not in METHODS:
-            raise TravelbotError(f"{where}: variant {name!r} has method {method!r}; use one of {', '.join(METHODS)}.")
+        if method not in VARIANT_METHODS:
+            raise TravelbotError(f"{where}: variant {name!r} has method {method!r}; use one of {', '.join(VARIANT_METHODS)}.")
         adapter = raw.get("adapter")
         return Variant(
             name=name,
@@ -274,8 +274,8 @@ class Registry:
             self.problems.append(f"{adapter_dir}: adapter is for {wanted}, which is not an enabled base; skipped.")
             return None
         method = meta.get("method", "qlora")
-        if method not in METHODS:
-            self.problems.append(f"{adapter_dir}: method {method!r} is not one of {', '.join(METHODS)}; skipped.")
+        if method not in VARIANT_METHODS:
+            self.problems.append(f"{adapter_dir}: method {method!r} is not one of {', '.join(VARIANT_METHODS)}; skipped.")
             return None
         name = meta.get("name") or (
             adapter_dir.name if adapter_dir.name != "adapter" else adapter_dir.parent.name

@@ -229,14 +229,14 @@ def retrieval_meta(start: Variant | None = None, data_dir: Path | None = None) -
 def save_adapter(model, tokenizer, config: TrainConfig, start: Variant, paths: RunPaths, extra: dict[str, Any]) -> Path:
     """PEFT adapter (safetensors) + travelbot.json, so the new variant appears in Chat at once."""
     from travelbot.data.raft import RAFT_MAX_NEW_TOKENS
-    from travelbot.training.config import VARIANT_METHOD
+    from travelbot.training.methods import TRAINING_METHODS
 
     model.save_pretrained(paths.adapter, safe_serialization=True)
     settings = start.settings.to_dict() | {"seed": None}
     if extra.get("retriever"):  # reasoning, quotes and the final answer need room to end on their own
         settings["max_new_tokens"] = max(settings["max_new_tokens"], RAFT_MAX_NEW_TOKENS)
     meta = {
-        "name": config.name, "base": start.base.name, "method": VARIANT_METHOD[config.method],
+        "name": config.name, "base": start.base.name, "method": TRAINING_METHODS[config.method].variant_method,
         "description": f"{config.method} ({config.preset}) from {start.name}",
         "settings": settings,
         **extra,

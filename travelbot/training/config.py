@@ -15,13 +15,9 @@ from typing import Any
 import yaml
 
 from travelbot.errors import TravelbotError
+from travelbot.training.methods import METHODS, TRAINING_METHODS
 
 PRESETS_DIR = Path(__file__).parent / "presets"
-METHODS = ("qlora", "raft", "dpo", "reward", "rlhf")
-# The method label the resulting chat variant carries (a reward model is not a chat variant).
-VARIANT_METHOD = {"qlora": "qlora", "raft": "raft", "dpo": "dpo", "rlhf": "rlhf"}
-# Where DPO / reward / RL start by default: the RAFT variant, as the study did.
-DEFAULT_START = {"dpo": "raft", "rlhf": "raft"}
 
 
 @dataclass
@@ -148,8 +144,8 @@ def resolve_config(
             continue
         merged[key] = _coerce(key, value, defaults[key].default)
     if not base and not from_variant:
-        if method in DEFAULT_START:
-            from_variant = DEFAULT_START[method]
+        if TRAINING_METHODS[method].default_start:  # DPO and RLHF continue the RAFT variant, as the study did
+            from_variant = TRAINING_METHODS[method].default_start
         else:
             base = preset_base
     name = name or f"{method}-{datetime.now(UTC):%Y%m%d-%H%M%S}"

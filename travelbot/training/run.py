@@ -24,24 +24,7 @@ from travelbot.config import get_settings
 from travelbot.errors import TravelbotError
 from travelbot.training.common import ProgressLog, RunPaths, code_revision, dataset_dir, starting_variant
 from travelbot.training.config import TrainConfig
-
-
-def _method(name: str):
-    if name in ("qlora", "raft"):
-        from travelbot.training.sft import train_sft
-
-        return train_sft
-    if name == "dpo":
-        from travelbot.training.dpo import train_dpo
-
-        return train_dpo
-    if name == "reward":
-        from travelbot.training.reward import train_reward
-
-        return train_reward
-    from travelbot.training.rlhf import train_rlhf
-
-    return train_rlhf
+from travelbot.training.methods import TRAINING_METHODS
 
 
 def _f1(answer: str, reference: str) -> float:
@@ -116,8 +99,9 @@ def run_training(config: TrainConfig, job_id: int | None = None, check_behaviour
         summary |= {"start_variant": start.name, "base": start.base.name, "dataset": str(data),
                     "dataset_manifest_sha256": hashlib.sha256(manifest).hexdigest(),
                     "dataset_build": json.loads(manifest).get("build_id")}
-        metrics = _method(config.method)(config, start, data, paths, progress, notes)
-        if check_behaviour and config.method != "reward" and config.behaviour_questions > 0:
+        method = TRAINING_METHODS[config.method]
+        metrics = method.load()(config, start, data, paths, progress, notes)
+        if check_behaviour and method.variant_method and config.behaviour_questions > 0:
             phase("comparing answers before and after on golden questions")
             metrics["behaviour"] = behaviour_check(start, paths.adapter, config.behaviour_questions)
     except Exception as exc:
