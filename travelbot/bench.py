@@ -236,7 +236,7 @@ def bench_chat(
 
     settings = get_settings()
     registry = get_registry(settings)
-    variants = [v for v in registry.variants().values() if v.base.backend == "transformers"]
+    variants = [v for v in registry.variants().values() if v.base.local]
     base_name = base or (variants[0].base.name if variants else None)
     variants = [v for v in variants if v.base.name == base_name]
     if not variants:

@@ -49,12 +49,13 @@ def main() -> None:
 @user_errors
 def variants(as_json: bool) -> None:
     """List the variants you can chat with (bases, configured variants, discovered adapters)."""
-    from travelbot.models import get_registry
+    from travelbot.models import backend_kind, get_registry
 
     registry = get_registry()
     found = registry.variants()
     if as_json:
-        _print_json({"variants": [v.summary() for v in found.values()], "problems": registry.problems})
+        _print_json({"variants": [v.summary() | {"backend": backend_kind(v.base)} for v in found.values()],
+                     "problems": registry.problems})
         return
     for variant in found.values():
         adapter = f"  adapter: {variant.adapter}" if variant.adapter else ""

@@ -10,13 +10,13 @@ import pytest
 from travelbot.config import get_settings
 from travelbot.errors import InvalidInputError
 from travelbot.feedback.leaderboard import rating_summary
-from travelbot.feedback.ratings import (CRITERIA, OVERALL, check_scores, next_item, offer, rated_count, rating_pool,
-                                        rating_rows, record_rating)
+from travelbot.feedback.ratings import (OVERALL, RATING_CRITERIA, check_scores, next_item, offer, rated_count,
+                                        rating_pool, rating_rows, record_rating)
 from travelbot.feedback.voters import Voter
 from travelbot.store import ChatTurn, Store
 
 RATERS = [Voter(f"browser:rater-{i:010d}", f"R{i}") for i in range(5)]
-FULL = {c: 4 for c in CRITERIA} | {OVERALL: 4}
+FULL = {c: 4 for c in RATING_CRITERIA} | {OVERALL: 4}
 
 
 def _log(store: Store, variant: str, prompt: str, answer: str, **extra) -> int:
@@ -73,7 +73,7 @@ def test_a_changed_rating_is_a_new_row_and_the_latest_counts(store: Store) -> No
 
 
 @pytest.mark.parametrize("scores, message", [
-    ({c: 3 for c in CRITERIA}, "overall score"),
+    ({c: 3 for c in RATING_CRITERIA}, "overall score"),
     ({**FULL, "relevance": 6}, "Relevance must be a whole number from 1 to 5"),
     ({**FULL, "coherence": "3.5"}, "Coherence must be"),
     ({**FULL, "coherence": True}, "Coherence must be"),

@@ -108,7 +108,7 @@ settings = { max_new_tokens = 64 }
     )
     registry = Registry(Settings(home=home))
     variant = registry.variant("remote-raft")
-    assert variant.base.backend == "openai"
+    assert not variant.base.local
     assert (variant.method, variant.settings.max_new_tokens) == ("raft", 64)
 
 

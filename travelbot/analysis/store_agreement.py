@@ -49,12 +49,12 @@ class Scope:
     def __post_init__(self) -> None:
         from travelbot.data.golden import SPLITS
         from travelbot.errors import InvalidInputError
-        from travelbot.feedback.leaderboard import CRITERIA
+        from travelbot.feedback.ratings import RATED
 
         if self.split is not None and self.split not in SPLITS:
             raise InvalidInputError(f"Unknown split {self.split!r}; use {', '.join(SPLITS)} or leave it empty for all.")
-        if self.criterion not in CRITERIA:
-            raise InvalidInputError(f"Unknown criterion {self.criterion!r}; use one of {', '.join(CRITERIA)}.")
+        if self.criterion not in RATED:
+            raise InvalidInputError(f"Unknown criterion {self.criterion!r}; use one of {', '.join(RATED)}.")
 
     @property
     def narrows(self) -> bool:
@@ -195,10 +195,10 @@ def criterion_agreement(store: Store, scope: Scope = ALL, *, rounds: int = 1000,
                         seed: int = 0) -> dict[str, dict[str, Any]]:
     """For each rating criterion people used: their mean rating of each evaluation answer against the LLM
     judge's verdict on the same criterion (``judge_<criterion>``; 0/1 for the yes/no criteria, 1–10 overall)."""
-    from travelbot.feedback.leaderboard import CRITERIA
+    from travelbot.feedback.ratings import RATED
 
     result: dict[str, dict[str, Any]] = {}
-    for criterion in CRITERIA:
+    for criterion in RATED:
         rated = _rated_eval_answers(store, scope, criterion)
         metric = f"judge_{criterion}"
         if not rated:

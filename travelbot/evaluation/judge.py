@@ -33,7 +33,7 @@ from travelbot.config import Settings
 from travelbot.errors import TravelbotError
 from travelbot.evaluation.scores import Score, ScorerInfo
 from travelbot.evaluation.verdicts import (  # noqa: F401 - part of the judge's public API
-    CRITERIA,
+    JUDGE_CRITERIA,
     find_json,
     parse_criteria,
     parse_pairwise,
@@ -43,7 +43,7 @@ from travelbot.evaluation.verdicts import (  # noqa: F401 - part of the judge's 
 
 log = logging.getLogger(__name__)
 
-METRICS = tuple(f"judge_{name}" for name in CRITERIA) + ("judge_overall",)
+METRICS = tuple(f"judge_{name}" for name in JUDGE_CRITERIA) + ("judge_overall",)
 # The version stored with a score adds the prompts' versions and the judge's model (see ``Judge.info``).
 JUDGE = ScorerInfo("judge", "", METRICS, "LLM judge: four yes/no criteria and a 1-10 overall score",
                    label="LLM judge: criteria + 1–10", kind="llm", scale="0/1 criteria, 1-10 overall")
@@ -351,7 +351,7 @@ class Judge:
             return GradeResult(scores, {}, raw, version, reply.usage)
         values, reasoning = parsed
         scores = []
-        for name, metric in zip(CRITERIA + ("overall",), METRICS):
+        for name, metric in zip(JUDGE_CRITERIA + ("overall",), METRICS):
             detail = {"reasoning": reasoning[name], **about}
             if values[name] is None:
                 scores.append(Score.missing_because(metric, "parse failure", raw=raw, **detail))

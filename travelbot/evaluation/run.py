@@ -24,6 +24,7 @@ from sqlalchemy import insert, select, update
 
 from travelbot.config import Settings, get_settings
 from travelbot.errors import InvalidInputError, TravelbotError
+from travelbot.data.golden import SPLITS
 from travelbot.evaluation.answers import DEFAULT_SETTINGS, EvalAnswer, Progress, golden_answers
 from travelbot.evaluation.scorers import LLM_SCORERS, REFERENCE_SCORERS, SCORER_NAMES, SCORERS
 from travelbot.evaluation.scores import Score, ScorerInfo
@@ -32,7 +33,7 @@ from travelbot.store import Store, get_store
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("dev", "test", "all")
+SPLIT_CHOICES = (*SPLITS, "all")  # a golden split, or both
 STOPPED = ("The process running this evaluation stopped before it finished (a server restart or a killed command); "
            "answers and scores computed so far are kept, and running it again computes only what is missing.")
 
@@ -56,7 +57,7 @@ class EvalConfig:
             raise InvalidInputError(f"Unknown scorer {', '.join(unknown)}; choose from {', '.join(SCORER_NAMES)}.")
         if not self.scorers:
             raise InvalidInputError("Choose at least one scorer.")
-        if self.split not in SPLITS:
+        if self.split not in SPLIT_CHOICES:
             raise InvalidInputError(f"Unknown split {self.split!r}; choose dev, test or all.")
         if "pairwise" in self.scorers and len(self.variants) < 2:
             raise InvalidInputError("Pairwise judging needs at least two variants.")

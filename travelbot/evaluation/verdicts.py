@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-CRITERIA = ("conciseness", "relevance", "coherence", "helpfulness")
+JUDGE_CRITERIA = ("conciseness", "relevance", "coherence", "helpfulness")
 
 _YES = {"y", "yes", "true"}
 _NO = {"n", "no", "false"}
@@ -75,11 +75,11 @@ def _criterion(data: dict[str, Any], name: str, read: Callable[[Any], float | No
 
 def parse_criteria(text: str) -> tuple[dict[str, float | None], dict[str, str]] | None:
     """Per-criterion values (None where the judge omitted one) and reasoning; None if there is no JSON."""
-    data = find_json(text, CRITERIA + ("overall",))
+    data = find_json(text, JUDGE_CRITERIA + ("overall",))
     if data is None:
         return None
     values, reasoning = {}, {}
-    for name in CRITERIA:
+    for name in JUDGE_CRITERIA:
         values[name], reasoning[name] = _criterion(data, name, parse_yes_no, ("verdict", "value", "answer"))
     values["overall"], reasoning["overall"] = _criterion(data, "overall", parse_score, ("score", "rating", "value"))
     if values["overall"] is None and not isinstance(data.get("overall"), dict):

@@ -52,11 +52,11 @@ import numpy as np
 from scipy.special import expit
 from scipy.stats import norm
 
+from travelbot.feedback.ratings import RATED
 from travelbot.jsonl import json_safe
+from travelbot.schema import WINNERS
 from travelbot.stats import krippendorff_alpha, mean_interval, wilson_interval
 
-WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
-CRITERIA = ("relevance", "helpfulness", "correctness", "coherence", "conciseness", "overall")
 RIDGE = 1e-4  # floor of the prior's precision on natural-log strengths
 PRIOR_PRECISION = 2.0  # prior precision added before any battle: 8 virtual ties against an average variant
 PRIOR_FADE = 20.0  # battles after which that added precision has fallen to a quarter
@@ -415,7 +415,7 @@ class CriterionAgreement:
 @dataclass
 class RatingSummary:
     variants: list[str]
-    criteria: list[str]  # criteria with at least one score, in CRITERIA order
+    criteria: list[str]  # criteria with at least one score, in RATED order
     scores: list[CriterionScore]  # variant by variant, criteria in order
     agreement: list[CriterionAgreement]
     n_ratings: int  # rating rows counted (each rater's latest rating of each answer)
@@ -457,7 +457,7 @@ def rating_summary(ratings: Iterable[Mapping[str, Any]], *, confidence: float = 
         latest[tuple(keys)] = row["scores"]
 
     # by_answer[criterion][(item, variant)][rater] = score
-    by_answer: dict[str, dict[tuple[str, str], dict[str, float]]] = {c: {} for c in CRITERIA}
+    by_answer: dict[str, dict[tuple[str, str], dict[str, float]]] = {c: {} for c in RATED}
     for (item, variant, rater), scores in latest.items():
         for criterion, value in scores.items():
             if criterion not in by_answer:
@@ -467,7 +467,7 @@ def rating_summary(ratings: Iterable[Mapping[str, Any]], *, confidence: float = 
             else:
                 by_answer[criterion].setdefault((item, variant), {})[rater] = float(value)
 
-    criteria = [c for c in CRITERIA if by_answer[c]]
+    criteria = [c for c in RATED if by_answer[c]]
     variants = sorted({variant for c in criteria for _, variant in by_answer[c]})
     scores_out, agreement = [], []
     for variant in variants:

@@ -20,14 +20,14 @@ from sqlalchemy import func, insert, select
 from travelbot.config import Settings, get_settings
 from travelbot.data.raft import shown_answer
 from travelbot.errors import InvalidInputError
-from travelbot.feedback.leaderboard import CRITERIA as ALL_CRITERIA
 from travelbot.feedback.voters import Voter
 from travelbot.schema import _now, chat_turns, eval_answers, rating_offers, ratings
 from travelbot.store import ChatTurn, Store, get_store
 from travelbot.text import clean_text
 
+RATING_CRITERIA = ("relevance", "helpfulness", "correctness", "coherence", "conciseness")  # the study's five, 1-5 each
 OVERALL = "overall"
-CRITERIA = tuple(c for c in ALL_CRITERIA if c != OVERALL)  # the study's five, each 1-5, then overall
+RATED = (*RATING_CRITERIA, OVERALL)  # what one rating scores, in this order
 MAX_COMMENT_CHARS = 2000
 POOL_SIZE = 5000  # most recent answers considered
 
@@ -121,7 +121,7 @@ def offer(item_id: str, rater: Voter, store: Store | None = None) -> None:
 def check_scores(scores: dict[str, Any], comment: str | None) -> tuple[dict[str, int], str | None]:
     """Scores as whole numbers 1–5 (criteria may be left blank, overall may not) and a trimmed comment."""
     clean: dict[str, int] = {}
-    for criterion in (*CRITERIA, OVERALL):
+    for criterion in RATED:
         value = scores.get(criterion)
         if value in (None, ""):
             if criterion == OVERALL:
@@ -134,9 +134,9 @@ def check_scores(scores: dict[str, Any], comment: str | None) -> tuple[dict[str,
         if not 1 <= number <= 5:
             raise InvalidInputError(f"{criterion.capitalize()} must be a whole number from 1 to 5, not {value!r}.")
         clean[criterion] = number
-    unknown = set(scores) - {*CRITERIA, OVERALL}
+    unknown = set(scores) - set(RATED)
     if unknown:
-        raise InvalidInputError(f"Unknown criteria {', '.join(sorted(unknown))}; use {', '.join((*CRITERIA, OVERALL))}.")
+        raise InvalidInputError(f"Unknown criteria {', '.join(sorted(unknown))}; use {', '.join(RATED)}.")
     comment = clean_text(comment or "").strip() or None
     if comment and len(comment) > MAX_COMMENT_CHARS:
         raise InvalidInputError(f"The comment is {len(comment):,} characters long; keep it to {MAX_COMMENT_CHARS:,}.")

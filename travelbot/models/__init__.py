@@ -7,7 +7,7 @@ from typing import Any
 
 from travelbot.config import Settings, get_settings
 from travelbot.errors import InvalidInputError, TravelbotError
-from travelbot.models.generation import Backend, Generation, GenerationSettings, GenerationStats, Message
+from travelbot.models.generation import Backend, Generation, GenerationSettings, GenerationStats, Message, one_by_one
 from travelbot.models.registry import VARIANT_METHODS, Base, Registry, Variant, get_registry
 
 __all__ = [
@@ -134,16 +134,9 @@ def generate_batch_stats(
             messages = [{"role": "system", "content": variant.effective_system_prompt}, *messages]
         prepared.append(messages)
     backend = backend_for(variant.base)
-    if not hasattr(backend, "complete_batch") or batch_size <= 1:
-        results = []
-        for messages in prepared:
-            generation = generate(variant, messages, **effective.to_dict())
-            results.append((generation.result().strip(), generation.stats))
-        return results
+    if batch_size <= 1:  # streamed one at a time: true per-answer latency, first token included
+        return one_by_one(backend, variant, prepared, effective)
     answers: list[tuple[str, GenerationStats]] = []
     for start in range(0, len(prepared), batch_size):
-        batch = backend.complete_batch(variant, prepared[start : start + batch_size], effective)
-        for _, stats in batch:
-            stats.seconds /= len(batch)
-        answers += batch
+        answers += backend.complete_batch(variant, prepared[start : start + batch_size], effective)
     return answers

@@ -78,13 +78,32 @@ class GenerationStats:
 
 
 class Backend(Protocol):
-    """Something that can stream a variant's answer."""
+    """Something that can stream a variant's answer, and answer several conversations at once."""
 
     def stream(
         self, variant: "Variant", messages: list[Message], settings: GenerationSettings, stats: GenerationStats
     ) -> Iterator[str]:
         """Yield text chunks; fill ``stats`` (token counts, finish reason) as it goes."""
         ...
+
+    def complete_batch(
+        self, variant: "Variant", conversations: list[list[Message]], settings: GenerationSettings
+    ) -> list[tuple[str, GenerationStats]]:
+        """Each conversation's whole answer and its statistics (dataset building, evaluation): in one batch
+        where the back-end can (``seconds`` then each answer's equal share), else :func:`one_by_one`."""
+        ...
+
+
+def one_by_one(
+    backend: Backend, variant: "Variant", conversations: list[list[Message]], settings: GenerationSettings
+) -> list[tuple[str, GenerationStats]]:
+    """``complete_batch`` for a back-end that answers one conversation at a time (each with its own timings)."""
+    results = []
+    for messages in conversations:
+        stats = GenerationStats()
+        generation = Generation(variant, messages, settings, backend.stream(variant, messages, settings, stats), stats)
+        results.append((generation.result().strip(), generation.stats))
+    return results
 
 
 @dataclass

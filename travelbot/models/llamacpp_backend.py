@@ -23,7 +23,7 @@ import numpy as np
 
 from travelbot.config import Settings
 from travelbot.errors import TravelbotError
-from travelbot.models.generation import GenerationSettings, GenerationStats, Message
+from travelbot.models.generation import GenerationSettings, GenerationStats, Message, one_by_one
 from travelbot.models.gguf_export import gguf_adapter
 from travelbot.models.llamacpp_threads import attach, new_threadpool
 from travelbot.models.loading import gguf_location
@@ -332,6 +332,12 @@ class LlamaCppBackend:
         with self.context(adapter, len(prompt) + 1) as context, self.lock:
             context.decode(prompt)
             return context.logits(self.n_vocab).copy()
+
+    def complete_batch(
+        self, variant: Variant, conversations: list[list[Message]], settings: GenerationSettings
+    ) -> list[tuple[str, GenerationStats]]:
+        """One conversation after another (each streamed, with its own timings)."""
+        return one_by_one(self, variant, conversations, settings)
 
     def stream(
         self, variant: Variant, messages: list[Message], settings: GenerationSettings, stats: GenerationStats

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from travelbot.config import Settings
 from travelbot.errors import TravelbotError
-from travelbot.models.generation import GenerationSettings, GenerationStats, Message
+from travelbot.models.generation import GenerationSettings, GenerationStats, Message, one_by_one
 from travelbot.models.registry import Base, Variant
 
 
@@ -28,6 +28,12 @@ class OpenAIBackend:
         self.client = openai.OpenAI(
             base_url=base.endpoint, api_key=key or settings.openai_api_key or "not-needed", timeout=timeout, max_retries=2
         )
+
+    def complete_batch(
+        self, variant: Variant, conversations: list[list[Message]], settings: GenerationSettings
+    ) -> list[tuple[str, GenerationStats]]:
+        """One conversation after another (each streamed, with its own timings)."""
+        return one_by_one(self, variant, conversations, settings)
 
     def stream(
         self, variant: Variant, messages: list[Message], settings: GenerationSettings, stats: GenerationStats

@@ -62,8 +62,9 @@ class Base:
         return "hf"
 
     @property
-    def backend(self) -> str:
-        return "openai" if self.source == "openai" else "transformers"
+    def local(self) -> bool:
+        """Whether its weights are on this machine (served by transformers or llama.cpp), not an endpoint."""
+        return self.source != "openai"
 
     def matches(self, name_or_path: str | None) -> bool:
         """Whether an adapter's recorded base (``base_model_name_or_path``) refers to this base."""
@@ -112,7 +113,7 @@ class Variant:
             "base": self.base.name,
             "method": self.method,
             "adapter": str(self.adapter) if self.adapter else None,
-            "backend": self.base.backend,
+            "weights": "local" if self.base.local else "endpoint",
             "retriever": self.retriever,
             **({"documents": self.documents, "passage_sentences": self.passage_sentences} if self.retriever else {}),
             "settings": self.settings.to_dict(),
@@ -227,7 +228,8 @@ class Registry:
             return None
         method = raw.get("method", "base")
         if method not in VARIANT_METHODS:
-            raise TravelbotError(f"{where}: variant {name!r} has method {method!r}; use one of {', '.join(VARIANT_METHODS)}.")
+            raise TravelbotError(
+                f"{where}: variant {name!r} has method {method!r}; use one of {', '.join(VARIANT_METHODS)}.")
         adapter = raw.get("adapter")
         return Variant(
             name=name,
@@ -275,7 +277,8 @@ class Registry:
             return None
         method = meta.get("method", "qlora")
         if method not in VARIANT_METHODS:
-            self.problems.append(f"{adapter_dir}: method {method!r} is not one of {', '.join(VARIANT_METHODS)}; skipped.")
+            self.problems.append(
+                f"{adapter_dir}: method {method!r} is not one of {', '.join(VARIANT_METHODS)}; skipped.")
             return None
         name = meta.get("name") or (
             adapter_dir.name if adapter_dir.name != "adapter" else adapter_dir.parent.name

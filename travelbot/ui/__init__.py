@@ -86,7 +86,7 @@ def warm_up() -> "threading.Thread":
 
     def load() -> None:
         registry = get_registry()
-        base = next((b for b in registry.bases().values() if b.backend == "transformers"), None)
+        base = next((b for b in registry.bases().values() if b.local), None)
         variants = [v for v in registry.variants().values() if v.adapter is not None and v.base == base]
         try:
             backend = backend_for(base) if base is not None else None

@@ -218,12 +218,12 @@ def build(app: gr.Blocks, tab: gr.Tab | None = None) -> None:
         margin = gr.Number(value=0.0, minimum=0.0, label="Tie margin for metrics", scale=1)
     metrics = gr.CheckboxGroup(list(METRIC_SCORERS), value=DEFAULT_METRICS, label="Metrics used as judges")
     from travelbot.data.golden import SPLITS
-    from travelbot.feedback.leaderboard import CRITERIA
+    from travelbot.feedback.ratings import RATED
     from travelbot.models import get_registry
 
     with gr.Row():
         split = gr.Dropdown([ALL_SPLITS, *SPLITS], value=ALL_SPLITS, label="Golden split (store)", scale=1)
-        criterion = gr.Dropdown(list(CRITERIA), value="overall", label="Human rating criterion (store)", scale=1)
+        criterion = gr.Dropdown(list(RATED), value="overall", label="Human rating criterion (store)", scale=1)
         variants = gr.Dropdown(sorted(get_registry().variants()), value=[], multiselect=True, scale=3,
                                allow_custom_value=True, label="Variants (store; none chosen = all)")
     run = gr.Button("Compute", variant="primary")

@@ -6,7 +6,7 @@ import gradio as gr
 
 from travelbot.config import get_settings
 from travelbot.errors import TravelbotError
-from travelbot.feedback.ratings import CRITERIA, OVERALL, next_item, rated_count, record_rating
+from travelbot.feedback.ratings import OVERALL, RATED, next_item, rated_count, record_rating
 from travelbot.ui.common import error_note, identity_note, voter_for
 
 QUESTIONS = {
@@ -24,7 +24,7 @@ NOTHING_LEFT = "Nothing left to rate right now — thank you! New answers appear
 
 
 def _form(question: str, answer: str, item_id: str | None, status: str) -> list:
-    return [item_id, question, answer, *[None] * (len(CRITERIA) + 1), "", status,
+    return [item_id, question, answer, *[None] * len(RATED), "", status,
             gr.Button(interactive=item_id is not None)]
 
 
@@ -55,7 +55,7 @@ def submit_rating(item_id: str | None, relevance: str | None, helpfulness: str |
         rater = voter_for(voter_key, name, request, profile)
         if not item_id:
             raise TravelbotError("There is no answer to rate; press “Next answer”.")
-        record_rating(item_id, dict(zip((*CRITERIA, OVERALL), scores, strict=True)), rater, comment)
+        record_rating(item_id, dict(zip(RATED, scores, strict=True)), rater, comment)
     except TravelbotError as exc:
         keep = [gr.skip()] * (3 + len(scores) + 1)  # the answer, the scores and the comment stay as typed
         return [*keep, error_note(str(exc)), gr.skip()]
@@ -66,7 +66,7 @@ def answer_if_empty(item_id: str | None, voter_key: str, name: str, evaluation_o
                     request: gr.Request | None = None, profile: gr.OAuthProfile | None = None) -> list:
     """When the tab opens: the next answer, unless one is already on the form."""
     if item_id:
-        return [gr.skip()] * (3 + len(CRITERIA) + 1 + 3)
+        return [gr.skip()] * (3 + len(RATED) + 3)
     return next_answer(voter_key, name, evaluation_only, request, profile)
 
 
@@ -84,7 +84,7 @@ def build(app: gr.Blocks, voter_key: gr.BrowserState, tab: gr.Tab | None = None)
     question = gr.Textbox(label="Question", interactive=False, elem_id="rate-question", lines=1, max_lines=8)
     answer = gr.Textbox(label="Answer", interactive=False, elem_id="rate-answer", lines=4, max_lines=30,
                         elem_classes=["compare-panel"])
-    radios = [gr.Radio(SCALE, label=QUESTIONS[c], elem_classes=["rate-scale"]) for c in (*CRITERIA, OVERALL)]
+    radios = [gr.Radio(SCALE, label=QUESTIONS[c], elem_classes=["rate-scale"]) for c in RATED]
     comment = gr.Textbox(label="Comment (optional)", lines=2, max_length=2000)
     with gr.Row():
         submit = gr.Button("Submit rating", variant="primary", interactive=False)

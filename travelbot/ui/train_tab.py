@@ -47,7 +47,7 @@ def start_choices() -> list[tuple[str, str]]:
     choices = [("default (the preset's base; dpo/rlhf: the raft variant)", DEFAULT_START)]
     try:
         registry = get_registry()
-        bases = {name: b for name, b in registry.bases().items() if b.backend == "transformers"}
+        bases = {name: b for name, b in registry.bases().items() if b.local}
         choices += [(f"base · {name}", f"base:{name}") for name in bases]
         for name, variant in registry.variants().items():
             if variant.adapter is not None and variant.base.name in bases:
