@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from travelbot.stats import bootstrap_interval, krippendorff_alpha, mean_interval, wilson_interval
+from travelbot.stats import krippendorff_alpha, mean_interval, wilson_interval
 
 # ---------------------------------------------------------------------------------------- wilson
 
@@ -58,40 +58,6 @@ def test_mean_interval_small_and_missing():
     mean, lower, upper, n = mean_interval([])
     assert n == 0 and all(math.isnan(v) for v in (mean, lower, upper))
     assert mean_interval([3, 3, 3])[:3] == (3.0, 3.0, 3.0)
-
-
-def test_bootstrap_interval_reproducible_and_paired():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=50)
-    y = x + rng.normal(scale=0.5, size=50)
-    corr = lambda a, b: np.corrcoef(a, b)[0, 1]
-    first = bootstrap_interval(corr, x, y, rounds=300, seed=3)
-    assert first == bootstrap_interval(corr, x, y, rounds=300, seed=3)
-    assert first != bootstrap_interval(corr, x, y, rounds=300, seed=4)
-    estimate, lower, upper = first
-    assert estimate == pytest.approx(np.corrcoef(x, y)[0, 1]) and lower < estimate < upper
-    # Rows are resampled jointly: the difference of a column with itself is always zero.
-    assert bootstrap_interval(lambda a, b: np.mean(a - b), x, x.copy(), rounds=200) == (0.0, 0.0, 0.0)
-    # Same resampling scheme as mean_interval.
-    assert bootstrap_interval(np.mean, x, rounds=500, seed=1) == pytest.approx(mean_interval(x, rounds=500,
-                                                                                             seed=1)[:3])
-
-
-def test_bootstrap_interval_edges():
-    estimate, lower, upper = bootstrap_interval(np.mean, [2.0])
-    assert estimate == 2.0 and math.isnan(lower) and math.isnan(upper)
-    with pytest.raises(ValueError):
-        bootstrap_interval(np.mean, [1, 2], [1, 2, 3])
-    with pytest.raises(ValueError):
-        bootstrap_interval(np.mean)
-    # Undefined rounds (a constant resample has no correlation) are left out, not propagated.
-    x = np.array([0.0, 0.0, 0.0, 1.0])
-    with np.errstate(all="ignore"):
-        _, lower, upper = bootstrap_interval(lambda a, b: np.corrcoef(a, b)[0, 1], x, x, rounds=200)
-    assert (lower, upper) == (1.0, 1.0)
-
-
-# ---------------------------------------------------------------------------------------- krippendorff
 
 
 def test_krippendorff_perfect_agreement_is_one():

@@ -1,6 +1,8 @@
 """Interval statistics and inter-rater agreement, as pure functions that return plain floats.
 
-Shared by the leaderboard, the rating summary and (later) the metric-vs-human agreement analysis.
+Shared by the leaderboard, the rating summary and the metric-vs-human agreement analysis. The weighted
+bootstrap below is vectorised: a resample is a row of item multiplicities and a statistic is written for
+weighted items, so 1000 rounds over 1000 items take milliseconds.
 A value is ``nan`` only where it is truly undefined (no data, fewer than two values for an interval,
 nothing that two raters both rated); each function says when.
 """
@@ -8,14 +10,14 @@ nothing that two raters both rated); each function says when.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
 
 import krippendorff
 import numpy as np
 from scipy import stats
 
 NAN = float("nan")
+_CELLS = 2_000_000  # most weight-matrix entries handled at once by the weighted bootstrap
 LEVELS = ("nominal", "ordinal", "interval", "ratio")
 
 
@@ -82,38 +84,6 @@ def mean_interval(
     return mean, float(lower), float(upper), n
 
 
-def bootstrap_interval(
-    statistic: Callable[..., Any], *data: Sequence[Any] | np.ndarray,
-    rounds: int = 1000, seed: int = 0, confidence: float = 0.95,
-) -> tuple[float, float, float]:
-    """``(estimate, lower, upper)`` of ``statistic(*data)`` by the percentile bootstrap.
-
-    Rows are resampled jointly: round r calls ``statistic(*(a[idx] for a in data))`` with one shared
-    index array, so paired values (a metric score and a human rating of the same answer) stay paired.
-    Rounds where the statistic is undefined (``nan``, e.g. a correlation of a constant resample) are
-    left out of the percentiles; the interval is ``nan`` when fewer than two rows are given or no
-    round is defined.
-    """
-    _check_confidence(confidence)
-    _check_rounds(rounds)
-    if not data:
-        raise ValueError("Give the statistic at least one data array to resample.")
-    arrays = [np.asarray(a) for a in data]
-    n = len(arrays[0])
-    if any(len(a) != n for a in arrays):
-        raise ValueError(f"All data arrays must have the same number of rows, got {[len(a) for a in arrays]}.")
-    estimate = float(statistic(*arrays)) if n else NAN
-    if n < 2:
-        return estimate, NAN, NAN
-    rng = np.random.default_rng(seed)
-    indices = rng.integers(0, n, size=(int(rounds), n))
-    samples = np.array([float(statistic(*(a[idx] for a in arrays))) for idx in indices])
-    if not np.isfinite(samples).any():
-        return estimate, NAN, NAN
-    lower, upper = _percentiles(samples[np.isfinite(samples)], confidence)
-    return estimate, float(lower), float(upper)
-
-
 def krippendorff_alpha(table: Sequence[Sequence[float]] | np.ndarray, level: str = "ordinal") -> float:
     """Krippendorff's alpha of a rater x item matrix (``nan`` where a rater did not rate an item).
 
@@ -132,3 +102,73 @@ def krippendorff_alpha(table: Sequence[Sequence[float]] | np.ndarray, level: str
         return NAN
     with np.errstate(all="ignore"):
         return float(krippendorff.alpha(reliability_data=pairable, level_of_measurement=level))
+
+
+# ---------------------------------------------------------------------------------------- weighted bootstrap
+
+def _chunks(n: int, rows: int) -> Iterator[tuple[int, int]]:
+    step = max(1, _CELLS // max(n, 1))
+    for start in range(0, rows, step):
+        yield start, min(rows, start + step)
+
+
+def bootstrap_weights(n: int, rounds: int, seed: int) -> Iterator[np.ndarray]:
+    """Bootstrap resamples of n items as (rows, n) multiplicities: how often each item was drawn."""
+    rng = np.random.default_rng(seed)
+    for start, stop in _chunks(n, rounds):
+        rows = stop - start
+        drawn = rng.integers(0, n, size=(rows, n)) + n * np.arange(rows)[:, None]
+        yield np.bincount(drawn.ravel(), minlength=rows * n).reshape(rows, n).astype(float)
+
+
+def leave_one_out_weights(n: int) -> Iterator[np.ndarray]:
+    """Jackknife weights: row i leaves item i out."""
+    for start, stop in _chunks(n, n):
+        weights = np.ones((stop - start, n))
+        weights[np.arange(stop - start), np.arange(start, stop)] = 0.0
+        yield weights
+
+
+def over_weights(statistic: Callable[[np.ndarray], np.ndarray], weights: Iterator[np.ndarray]) -> np.ndarray:
+    """``statistic(weights) -> (rows, k)`` over every block of weight rows, stacked."""
+    with np.errstate(all="ignore"):
+        return np.concatenate([np.asarray(statistic(w), dtype=float).reshape(len(w), -1) for w in weights])
+
+
+def bca_ends(estimate: float, boot: np.ndarray, jack: np.ndarray, confidence: float) -> tuple[float, float]:
+    """BCa interval ends from bootstrap and jackknife values of one statistic (undefined rounds dropped)."""
+    boot, jack = boot[np.isfinite(boot)], jack[np.isfinite(jack)]
+    if not math.isfinite(estimate) or boot.size < 2:
+        return NAN, NAN
+    # Share of rounds below the estimate, ties counted half (statistics of labels are discrete).
+    same = np.isclose(boot, estimate, rtol=1e-9, atol=1e-12)
+    below = (np.sum((boot < estimate) & ~same) + 0.5 * np.sum(same)) / boot.size
+    bias = stats.norm.ppf(np.clip(below, 0.5 / boot.size, 1.0 - 0.5 / boot.size))
+    spread = jack.mean() - jack if jack.size else np.zeros(1)
+    scale = 6.0 * np.sum(spread**2) ** 1.5
+    acceleration = np.sum(spread**3) / scale if scale > 0 else 0.0
+    z = stats.norm.ppf([(1.0 - confidence) / 2.0, (1.0 + confidence) / 2.0])
+    shrink = 1.0 - acceleration * (bias + z)
+    levels = stats.norm.cdf(bias + (bias + z) / shrink) if np.all(shrink > 0) else stats.norm.cdf(z)
+    lower, upper = np.percentile(boot, 100.0 * levels)
+    return float(lower), float(upper)
+
+
+def interval_ends(statistic: Callable[[np.ndarray], np.ndarray], estimates: Sequence[float], n: int, *,
+               rounds: int, seed: int, confidence: float, method: str = "bca",
+               jackknife: np.ndarray | None = None) -> list[tuple[float, float]]:
+    """Interval ends for each output column of ``statistic(weights) -> (rows, k)``, resampling n items."""
+    _check_confidence(confidence)
+    _check_rounds(rounds)
+    if n < 2:
+        return [(NAN, NAN)] * len(estimates)
+    boot = over_weights(statistic, bootstrap_weights(n, int(rounds), seed))
+    if method == "percentile":
+        tail = 50.0 * (1.0 - confidence)
+        ends = []
+        for column in boot.T:
+            column = column[np.isfinite(column)]
+            ends.append(tuple(np.percentile(column, [tail, 100.0 - tail])) if column.size else (NAN, NAN))
+        return [(float(lo), float(hi)) for lo, hi in ends]
+    jack = over_weights(statistic, leave_one_out_weights(n)) if jackknife is None else jackknife.reshape(n, -1)
+    return [bca_ends(float(e), boot[:, k], jack[:, k], confidence) for k, e in enumerate(estimates)]

@@ -26,7 +26,7 @@ from travelbot.analysis.agreement import (
     position_consistency,
     system_agreement,
 )
-from travelbot.stats import krippendorff_alpha
+from travelbot.stats import bootstrap_weights, krippendorff_alpha
 
 # ---------------------------------------------------------------------------------------- labels
 
@@ -133,7 +133,7 @@ def test_weighted_resamples_equal_sklearn_on_the_expanded_items():
     rng = np.random.default_rng(0)
     h = rng.integers(0, 3, 60)
     m = np.where(rng.random(60) < 0.6, h, rng.integers(0, 3, 60))
-    weights = next(ag._resamples(60, 25, seed=1))
+    weights = next(bootstrap_weights(60, 25, seed=1))
     figures = ag._confusion_figures(weights @ np.eye(9)[3 * h + m])
     for w, row in zip(weights.astype(int), figures, strict=True):
         hh, mm = np.repeat(h, w), np.repeat(m, w)
@@ -205,7 +205,7 @@ def test_weighted_correlations_equal_scipy_on_the_expanded_items():
     rng = np.random.default_rng(2)
     x = np.round(rng.normal(size=40), 1)
     y = np.round(x + rng.normal(size=40))
-    weights = next(ag._resamples(40, 10, seed=4))
+    weights = next(bootstrap_weights(40, 10, seed=4))
     values = ag._correlations(x, y)(weights)
     for w, row in zip(weights.astype(int), values, strict=True):
         xx, yy = np.repeat(x, w), np.repeat(y, w)
@@ -284,7 +284,7 @@ def test_vectorised_alpha_equals_krippendorff_on_resamples():
               if rng.random() < 0.85} for t in truth]
     result = human_ceiling(items, rounds=50)
     assert math.isfinite(result.krippendorff_alpha.value)
-    weights = next(ag._resamples(len(items), 5, seed=2)).astype(int)
+    weights = next(bootstrap_weights(len(items), 5, seed=2)).astype(int)
     for w in weights:
         resample = [item for item, times in zip(items, w, strict=True) for _ in range(times)]
         table = [[ag._CODE[item[r]] if r in item else np.nan for item in resample] for r in ("r0", "r1", "r2")]

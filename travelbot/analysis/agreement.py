@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,12 +28,13 @@ import numpy as np
 from scipy import stats as sps
 from sklearn.metrics import cohen_kappa_score, precision_recall_fscore_support
 
-from travelbot.stats import _check_confidence, _check_rounds, krippendorff_alpha, wilson_interval
+from travelbot.stats import (
+    interval_ends, krippendorff_alpha, leave_one_out_weights, over_weights, wilson_interval,
+)
 
 LABELS = ("A", "B", "tie")
 _CODE = {label: code for code, label in enumerate(LABELS)}
 NAN = float("nan")
-_CELLS = 2_000_000  # most weight-matrix entries handled at once
 
 
 def _clean(value: float) -> float | None:
@@ -119,76 +120,6 @@ def label_from_scores(score_a: float | None, score_b: float | None, margin: floa
     return "A" if difference > margin else "B" if difference < -margin else "tie"
 
 
-# ---------------------------------------------------------------------------------------- bootstrap engine
-
-
-def _chunks(n: int, rows: int) -> Iterator[tuple[int, int]]:
-    step = max(1, _CELLS // max(n, 1))
-    for start in range(0, rows, step):
-        yield start, min(rows, start + step)
-
-
-def _resamples(n: int, rounds: int, seed: int) -> Iterator[np.ndarray]:
-    """Bootstrap resamples of n items as (rows, n) multiplicities: how often each item was drawn."""
-    rng = np.random.default_rng(seed)
-    for start, stop in _chunks(n, rounds):
-        rows = stop - start
-        drawn = rng.integers(0, n, size=(rows, n)) + n * np.arange(rows)[:, None]
-        yield np.bincount(drawn.ravel(), minlength=rows * n).reshape(rows, n).astype(float)
-
-
-def _leave_one_out(n: int) -> Iterator[np.ndarray]:
-    """Jackknife weights: row i leaves item i out."""
-    for start, stop in _chunks(n, n):
-        weights = np.ones((stop - start, n))
-        weights[np.arange(stop - start), np.arange(start, stop)] = 0.0
-        yield weights
-
-
-def _apply(statistic: Callable[[np.ndarray], np.ndarray], weights: Iterator[np.ndarray]) -> np.ndarray:
-    with np.errstate(all="ignore"):
-        return np.concatenate([np.asarray(statistic(w), dtype=float).reshape(len(w), -1) for w in weights])
-
-
-def _bca(estimate: float, boot: np.ndarray, jack: np.ndarray, confidence: float) -> tuple[float, float]:
-    """BCa interval ends from bootstrap and jackknife values of one statistic (undefined rounds dropped)."""
-    boot, jack = boot[np.isfinite(boot)], jack[np.isfinite(jack)]
-    if not math.isfinite(estimate) or boot.size < 2:
-        return NAN, NAN
-    # Share of rounds below the estimate, ties counted half (statistics of labels are discrete).
-    same = np.isclose(boot, estimate, rtol=1e-9, atol=1e-12)
-    below = (np.sum((boot < estimate) & ~same) + 0.5 * np.sum(same)) / boot.size
-    bias = sps.norm.ppf(np.clip(below, 0.5 / boot.size, 1.0 - 0.5 / boot.size))
-    spread = jack.mean() - jack if jack.size else np.zeros(1)
-    scale = 6.0 * np.sum(spread**2) ** 1.5
-    acceleration = np.sum(spread**3) / scale if scale > 0 else 0.0
-    z = sps.norm.ppf([(1.0 - confidence) / 2.0, (1.0 + confidence) / 2.0])
-    shrink = 1.0 - acceleration * (bias + z)
-    levels = sps.norm.cdf(bias + (bias + z) / shrink) if np.all(shrink > 0) else sps.norm.cdf(z)
-    lower, upper = np.percentile(boot, 100.0 * levels)
-    return float(lower), float(upper)
-
-
-def _intervals(statistic: Callable[[np.ndarray], np.ndarray], estimates: Sequence[float], n: int, *,
-               rounds: int, seed: int, confidence: float, method: str = "bca",
-               jackknife: np.ndarray | None = None) -> list[tuple[float, float]]:
-    """Interval ends for each output column of ``statistic(weights) -> (rows, k)``, resampling n items."""
-    _check_confidence(confidence)
-    _check_rounds(rounds)
-    if n < 2:
-        return [(NAN, NAN)] * len(estimates)
-    boot = _apply(statistic, _resamples(n, int(rounds), seed))
-    if method == "percentile":
-        tail = 50.0 * (1.0 - confidence)
-        ends = []
-        for column in boot.T:
-            column = column[np.isfinite(column)]
-            ends.append(tuple(np.percentile(column, [tail, 100.0 - tail])) if column.size else (NAN, NAN))
-        return [(float(lo), float(hi)) for lo, hi in ends]
-    jack = _apply(statistic, _leave_one_out(n)) if jackknife is None else jackknife.reshape(n, -1)
-    return [_bca(float(e), boot[:, k], jack[:, k], confidence) for k, e in enumerate(estimates)]
-
-
 # ---------------------------------------------------------------------------------------- pairwise judgments
 
 
@@ -258,7 +189,7 @@ def pairwise_agreement(human: Sequence[str | None], metric: Sequence[str | None]
             precision, recall, f1, _ = precision_recall_fscore_support(h, m, average="macro", zero_division=0.0)
         values = [kappa, float(precision), float(recall), float(f1)]
         features = np.eye(9)[3 * h + m]
-        ends = _intervals(lambda w: _confusion_figures(w @ features), values, n,
+        ends = interval_ends(lambda w: _confusion_figures(w @ features), values, n,
                           rounds=rounds, seed=seed, confidence=confidence)
         others = [Estimate(v, lo, hi, n) for v, (lo, hi) in zip(values, ends, strict=True)]
     return PairwiseAgreement(accuracy, without_ties, *others, tuple(tuple(int(c) for c in row) for row in confusion),
@@ -380,9 +311,9 @@ def correlations(metric_scores: Sequence[float | None], human_scores: Sequence[f
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a constant side: the correlation is undefined (nan)
         values = [float(sps.spearmanr(x, y)[0]), float(sps.kendalltau(x, y)[0]), float(sps.pearsonr(x, y)[0])]
-    jackknife = _apply(_correlations(x, y, kendall=False), _leave_one_out(n))
+    jackknife = over_weights(_correlations(x, y, kendall=False), leave_one_out_weights(n))
     jackknife[:, 1] = _kendall_jackknife(x, y)
-    ends = _intervals(_correlations(x, y), values, n, rounds=rounds, seed=seed, confidence=confidence,
+    ends = interval_ends(_correlations(x, y), values, n, rounds=rounds, seed=seed, confidence=confidence,
                       jackknife=jackknife)
     return {kind: Estimate(v, lo, hi, n) for kind, v, (lo, hi) in zip(kinds, values, ends, strict=True)}
 
@@ -448,7 +379,7 @@ def system_agreement(metric_by_item: Mapping[Hashable, Mapping[Hashable, float |
     if len(systems) < 2:
         ends = [(NAN, NAN)] * 2
     else:
-        ends = _intervals(statistic, [spearman, kendall], int(scored.sum()), rounds=rounds, seed=seed,
+        ends = interval_ends(statistic, [spearman, kendall], int(scored.sum()), rounds=rounds, seed=seed,
                           confidence=confidence, method="percentile")
     figures = [Estimate(float(v), lo, hi, len(systems), "bootstrap percentile")
                for v, (lo, hi) in zip((spearman, kendall), ends, strict=True)]
@@ -541,7 +472,7 @@ def human_ceiling(annotations: Sequence[Mapping[str, str | None]], *, rounds: in
     with np.errstate(all="ignore"):
         loo, fleiss, _ = statistic(np.ones((1, len(codes))))[0] if codes else (NAN, NAN, NAN)
     alpha = krippendorff_alpha(table, "nominal") if codes else NAN
-    ends = _intervals(statistic, [loo, fleiss, alpha], len(codes), rounds=rounds, seed=seed, confidence=confidence)
+    ends = interval_ends(statistic, [loo, fleiss, alpha], len(codes), rounds=rounds, seed=seed, confidence=confidence)
     sizes = [int(compared.sum()), int(fleiss_items.sum()), int(pairable.sum())]
     figures = [Estimate(float(v), lo, hi, size) if size else _undefined(0)
                for v, (lo, hi), size in zip((loo, fleiss, alpha), ends, sizes, strict=True)]
