@@ -31,10 +31,11 @@ from travelbot.schema import (  # noqa: F401
     MIGRATIONS,
     TABLES,
     WINNERS,
-    _now,
+    utc_now,
     battles,
     chat_turns,
     conversations,
+    eval_answers,
     metadata,
     migration,
     migrations_table,
@@ -215,7 +216,7 @@ class Store:
             for step in MIGRATIONS:
                 if step.__name__ not in done:
                     step(conn)
-                    conn.execute(insert(migrations_table).values(name=step.__name__, applied_at=_now()))
+                    conn.execute(insert(migrations_table).values(name=step.__name__, applied_at=utc_now()))
                     applied.append(step.__name__)
             return applied
 
@@ -224,13 +225,13 @@ class Store:
         conversation_id = uuid.uuid4().hex
         with self._tx(write=True) as conn:
             conn.execute(insert(conversations).values(
-                id=conversation_id, kind=kind, client_id=client_id, created_at=_now()))
+                id=conversation_id, kind=kind, client_id=client_id, created_at=utc_now()))
         return conversation_id
 
     def log_turn(self, turn: ChatTurn) -> int:
         """Append a turn and return its row id; an unknown conversation id is created as a "chat"."""
         row = {k: v for k, v in asdict(turn).items() if k != "id"}
-        row["created_at"] = row["created_at"] or _now()
+        row["created_at"] = row["created_at"] or utc_now()
         with self._tx(write=True) as conn:
             self._ensure_conversation(conn, turn.conversation_id, turn.client_id, row["created_at"])
             return int(conn.execute(insert(chat_turns).values(**row)).inserted_primary_key[0])
@@ -289,6 +290,11 @@ class Store:
             row = conn.execute(select(training_jobs).where(training_jobs.c.id == job_id)).mappings().first()
         return dict(row) if row else None
 
+    def evaluated_variants(self) -> set[str]:
+        """Every variant with answers to golden questions in the store."""
+        with self.transaction() as conn:
+            return set(conn.scalars(select(eval_answers.c.variant).distinct()))
+
     def jobs(self, *, status: str | Sequence[str] | None = None, limit: int | None = None,
              oldest_first: bool = False) -> list[dict]:
         """Training jobs, newest first (or oldest first), optionally only those with the given status(es)."""
@@ -319,7 +325,7 @@ class Store:
             for job_id, device in queued:
                 if running.get(device, 0) < limits.get(device, 1):
                     conn.execute(update(training_jobs).where(training_jobs.c.id == job_id)
-                                 .values(status="running", started_at=_now()))
+                                 .values(status="running", started_at=utc_now()))
                     row = conn.execute(select(training_jobs).where(training_jobs.c.id == job_id)).mappings().first()
                     return dict(row) if row else None
             return None

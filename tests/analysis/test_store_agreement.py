@@ -14,7 +14,7 @@ from travelbot.data.golden import golden_path, load_golden
 from travelbot.feedback import arena
 from travelbot.feedback.ratings import offer, record_rating
 from travelbot.feedback.voters import Voter
-from travelbot.schema import _now, eval_answers, eval_scores
+from travelbot.schema import utc_now, eval_answers, eval_scores
 from travelbot.store import Store
 
 ANA = Voter("browser:ana-0000000001", "Ana")
@@ -41,10 +41,10 @@ def test_votes_and_ratings_against_metrics(store: Store) -> None:
                     cache_key=f"{variant}-{i}", variant=variant, variant_revision="base", base="b", method="base",
                     question_id=q.id, question=q.question, golden=q.reference_answer, answer=f"{variant} answer {i}",
                     raw_answer="", contexts=[], settings={}, prompt_tokens=1, completion_tokens=1, seconds=0.1,
-                    batch_size=1, finish_reason="stop", created_at=_now())).inserted_primary_key[0]
+                    batch_size=1, finish_reason="stop", created_at=utc_now())).inserted_primary_key[0]
                 conn.execute(insert(eval_scores).values(
                     answer_id=answer_id, scorer="bleu", scorer_version="1", metric="bleu", value=quality * 10,
-                    missing=None, detail={}, created_at=_now()))
+                    missing=None, detail={}, created_at=utc_now()))
     for answer_id in range(1, 2 * len(questions) + 1):
         for rater in ("r1", "r2"):
             overall = 5 if answer_id % 2 else 1
@@ -88,14 +88,14 @@ def test_metric_correlations_over_stored_scores(store: Store) -> None:
                 cache_key=f"k{i}", variant="v", variant_revision="base", base="b", method="base", question_id=f"q{i}",
                 question="Q?", golden="G.", answer=f"A{i}.", raw_answer="", contexts=[], settings={}, prompt_tokens=1,
                 completion_tokens=1, seconds=0.1, batch_size=1, finish_reason="stop",
-                created_at=_now())).inserted_primary_key[0]
+                created_at=utc_now())).inserted_primary_key[0]
             for metric, value, missing in (("bleu", float(i), None), ("rougeL", float(i * i), None),
                                            ("meteor", float(-i), None),
                                            ("judge_overall", None if i == 0 else float(i % 2), "parse failure"
                                             if i == 0 else None)):
                 conn.execute(insert(eval_scores).values(answer_id=answer_id, scorer=metric, scorer_version="1",
                                                         metric=metric, value=value, missing=missing, detail={},
-                                                        created_at=_now()))
+                                                        created_at=utc_now()))
     metrics, matrix, answers = metric_correlations(store)
     assert metrics == ["bleu", "judge_overall", "meteor", "rougeL"] and answers == 6
     row = dict(zip(metrics, matrix[0], strict=True))
@@ -117,11 +117,11 @@ def _rated_answers(store: Store, questions, variants=("v-good", "v-bad")) -> Non
                     cache_key=f"{variant}-{i}", variant=variant, variant_revision="base", base="b", method="base",
                     question_id=q.id, question=q.question, golden=q.reference_answer, answer=f"{variant} {i}",
                     raw_answer="", contexts=[], settings={}, prompt_tokens=1, completion_tokens=1, seconds=0.1,
-                    batch_size=1, finish_reason="stop", created_at=_now())).inserted_primary_key[0]
+                    batch_size=1, finish_reason="stop", created_at=utc_now())).inserted_primary_key[0]
                 for metric, value in (("bleu", quality * 10), ("judge_relevance", quality)):
                     conn.execute(insert(eval_scores).values(
                         answer_id=answer_id, scorer=metric, scorer_version="1", metric=metric, value=value,
-                        missing=None, detail={}, created_at=_now()))
+                        missing=None, detail={}, created_at=utc_now()))
                 made.append((answer_id, variant == "v-good"))
     for answer_id, good in made:
         for rater in ("r1", "r2"):

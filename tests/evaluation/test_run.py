@@ -120,13 +120,13 @@ def test_reconcile_fails_runs_whose_process_is_gone_and_leaves_a_live_one(store:
     from sqlalchemy import insert
 
     from travelbot.evaluation.run import STOPPED, reconcile_runs, request_stop
-    from travelbot.schema import _now, eval_runs
+    from travelbot.schema import utc_now, eval_runs
 
     def running(owner: dict | None) -> int:
         with store.transaction(write=True) as conn:
             return int(conn.execute(insert(eval_runs).values(
                 status="running", variants=["smollm2-135m"], split="dev", scorers=["length"], settings={},
-                progress={"owner": owner} if owner else None, created_at=_now())).inserted_primary_key[0])
+                progress={"owner": owner} if owner else None, created_at=utc_now())).inserted_primary_key[0])
 
     ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     host = socket.gethostname()

@@ -102,12 +102,12 @@ def test_unknown_or_unfinished_answers_cannot_be_rated(store: Store) -> None:
 def test_evaluation_answers_are_rated_too(store: Store) -> None:
     from sqlalchemy import insert
 
-    from travelbot.schema import _now, eval_answers
+    from travelbot.schema import utc_now, eval_answers
 
     row = {"cache_key": "k1", "variant": "v9", "variant_revision": "base", "base": "b", "method": "raft",
            "question_id": "g-1", "question": "Is Oslo pricey?", "golden": "Yes.", "answer": "Very.",
            "raw_answer": "<ANSWER>: Very.", "contexts": [], "settings": {}, "prompt_tokens": 1,
-           "completion_tokens": 1, "seconds": 0.1, "batch_size": 1, "finish_reason": "stop", "created_at": _now()}
+           "completion_tokens": 1, "seconds": 0.1, "batch_size": 1, "finish_reason": "stop", "created_at": utc_now()}
     with store.transaction(write=True) as conn:
         answer_id = conn.execute(insert(eval_answers).values(**row)).inserted_primary_key[0]
         conn.execute(insert(eval_answers).values(**{**row, "cache_key": "k2", "answer": "", "error": "boom"}))
@@ -147,7 +147,7 @@ def test_comments_lose_control_and_bidi_characters() -> None:
 def test_raters_can_ask_for_evaluation_answers_only(store: Store) -> None:
     from sqlalchemy import insert
 
-    from travelbot.schema import _now, eval_answers
+    from travelbot.schema import utc_now, eval_answers
 
     _log(store, "v1", "Is Porto hilly?", "Very.")
     with store.transaction(write=True) as conn:
@@ -155,7 +155,7 @@ def test_raters_can_ask_for_evaluation_answers_only(store: Store) -> None:
             cache_key="k", variant="v2", variant_revision="base", base="b", method="base", question_id="g-1",
             question="Is Oslo pricey?", golden="Yes.", answer="Very.", raw_answer="Very.", contexts=[], settings={},
             prompt_tokens=1, completion_tokens=1, seconds=0.1, batch_size=1, finish_reason="stop",
-            created_at=_now())).inserted_primary_key[0]
+            created_at=utc_now())).inserted_primary_key[0]
     assert next_item(RATERS[0], store=store, evaluation_only=True).item_id == f"eval:{answer_id}"
     assert next_item(RATERS[1], store=store, evaluation_only=True).item_id == f"eval:{answer_id}"
     record_rating(f"eval:{answer_id}", FULL, RATERS[0], store=store)

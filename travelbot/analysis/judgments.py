@@ -23,7 +23,7 @@ from sqlalchemy import delete, insert, select
 
 from travelbot.jsonl import LoadReport, check_readable, read_jsonl
 from travelbot.errors import InvalidInputError, TravelbotError
-from travelbot.schema import _now, judgments
+from travelbot.schema import utc_now, judgments
 from travelbot.store import Store, get_store
 
 LABEL_NAMES = {"a": "A", "b": "B", "tie": "tie", "1": "A", "2": "B", "0": "tie", "model_a": "A", "model_b": "B",
@@ -186,7 +186,7 @@ def import_judgments(items: list[JudgmentItem], set_name: str, source: str, stor
             conn.execute(insert(judgments).values(
                 set_name=set_name, item_id=item.item_id, prompt=item.prompt, response_a=item.response_a,
                 response_b=item.response_b, reference=item.reference, labels=item.labels, judges=item.judges,
-                source=source, created_at=_now()))
+                source=source, created_at=utc_now()))
     return len(items)
 
 

@@ -51,7 +51,7 @@ REDDIT_WEB = "https://www.reddit.com"  # permalinks always name the public site,
 _SUBREDDIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]{1,20}$")
 
 
-def _now() -> str:
+def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -97,7 +97,7 @@ class IngestReport:
     skipped: dict[str, int] = field(default_factory=dict)
     subreddits: list[str] = field(default_factory=list)  # the ones that could be read
     unavailable: dict[str, str] = field(default_factory=dict)  # subreddit -> why it was skipped
-    started_at: str = field(default_factory=_now)
+    started_at: str = field(default_factory=utc_now)
     finished_at: str = ""
 
     def skip(self, reason: str, count: int = 1) -> None:
@@ -296,7 +296,7 @@ def fetch(query: RedditQuery, client: Any, report: IngestReport | None = None) -
                     continue
                 source = {"type": "reddit", "listing": query.listing,
                           "time_filter": query.time_filter if query.listing == "top" else None,
-                          "retrieved_at": _now()}
+                          "retrieved_at": utc_now()}
                 report.posts += 1
                 yield _record(submission, "post", submission.fullname, source)
                 if query.comment_limit == 0:
@@ -321,5 +321,5 @@ def ingest(query: RedditQuery, out: Path, settings: Settings | None = None, clie
         details = "; ".join(f"r/{name}: {why}" for name, why in report.unavailable.items())
         raise TravelbotError(f"None of the subreddits could be read ({details}): check the names in the query.")
     write_jsonl(Path(out), records)
-    report.finished_at = _now()
+    report.finished_at = utc_now()
     return report

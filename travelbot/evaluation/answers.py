@@ -18,7 +18,7 @@ from sqlalchemy import insert, select
 
 from travelbot.data.golden import GoldenQuestion
 from travelbot.models import Variant, generate_batch_stats
-from travelbot.schema import _now, eval_answers
+from travelbot.schema import utc_now, eval_answers
 from travelbot.store import Store
 
 DEFAULT_SETTINGS = {"temperature": 0.0, "max_new_tokens": 256, "seed": 0}  # greedy: the same answer every run
@@ -136,7 +136,7 @@ def golden_answers(
                     "prompt_tokens": stats.prompt_tokens, "completion_tokens": stats.completion_tokens,
                     "seconds": round(stats.seconds, 4),  # in a padded batch, this answer's share of its time
                     "batch_size": len(chunk), "finish_reason": stats.finish_reason or "stop", "error": error,
-                    "created_at": _now()})
+                    "created_at": utc_now()})
             stored = []
             with store.transaction(write=True) as conn:
                 for row in rows:

@@ -28,7 +28,7 @@ from travelbot.data.golden import SPLITS
 from travelbot.evaluation.answers import DEFAULT_SETTINGS, EvalAnswer, Progress, golden_answers
 from travelbot.evaluation.scorers import LLM_SCORERS, REFERENCE_SCORERS, SCORER_NAMES, SCORERS
 from travelbot.evaluation.scores import Score, ScorerInfo
-from travelbot.schema import _now, eval_run_answers, eval_runs, eval_scores, judge_verdicts
+from travelbot.schema import utc_now, eval_run_answers, eval_runs, eval_scores, judge_verdicts
 from travelbot.store import Store, get_store
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ def _save_scores(store: Store, answer: EvalAnswer, scorer: ScorerInfo, scores: S
             if score.metric not in existing:
                 conn.execute(insert(eval_scores).values(
                     answer_id=answer.id, scorer=scorer.name, scorer_version=scorer.version, metric=score.metric,
-                    value=score.value, missing=score.missing, detail=score.detail, created_at=_now()))
+                    value=score.value, missing=score.missing, detail=score.detail, created_at=utc_now()))
 
 
 def _score_reference(store: Store, answers: list[EvalAnswer], name: str, progress: Progress | None) -> None:
@@ -197,7 +197,7 @@ def _judge_pairs(store: Store, answers: list[EvalAnswer], judge, progress: Progr
                     consistent=result.consistent,
                     detail={"verdicts": list(result.verdicts), "reasoning": list(result.reasoning),
                             "raw": list(result.raw), "order_missing": list(result.order_missing)},
-                    usage=_usage_dict(result.usage), created_at=_now()))
+                    usage=_usage_dict(result.usage), created_at=utc_now()))
         if progress:
             progress(start + len(chunk), len(todo), f"pairwise: judged {start + len(chunk)}/{len(todo)}")
 
@@ -233,7 +233,7 @@ def evaluate(config: EvalConfig, *, store: Store | None = None, settings: Settin
             status="running", variants=[v.name for v in variants], split=config.split, question_limit=config.limit,
             scorers=list(config.scorers), settings=generation, progress={"owner": owner},
             judge={"model": judge.endpoint.model, "base_url": judge.endpoint.base_url} if judge else None,
-            created_at=_now())).inserted_primary_key[0])
+            created_at=utc_now())).inserted_primary_key[0])
         stop_event = _stop_flags[run_id] = threading.Event()  # live before the row is visible, for reconcile_runs
     status, error = "failed", None
     outer_progress, outer_stop = progress, should_stop
@@ -286,7 +286,7 @@ def evaluate(config: EvalConfig, *, store: Store | None = None, settings: Settin
         try:
             with store.transaction(write=True) as conn:
                 conn.execute(update(eval_runs).where(eval_runs.c.id == run_id).values(
-                    status=status, error=error, finished_at=_now(),
+                    status=status, error=error, finished_at=utc_now(),
                     usage=_usage_dict(judge.usage) if judge else None))
         finally:  # only once its row is final, so reconcile_runs never takes it for abandoned
             _stop_flags.pop(run_id, None)
@@ -331,7 +331,7 @@ def reconcile_runs(store: Store | None = None) -> list[int]:
     if gone:
         with store.transaction(write=True) as conn:
             conn.execute(update(eval_runs).where(eval_runs.c.id.in_(gone), eval_runs.c.status == "running").values(
-                status="failed", error=STOPPED, finished_at=_now()))
+                status="failed", error=STOPPED, finished_at=utc_now()))
         log.warning("Evaluation runs %s were left running by a process that is gone; marked failed.", gone)
     return gone
 

@@ -23,7 +23,7 @@ from travelbot.config import Settings, get_settings
 from travelbot.errors import InvalidInputError, TravelbotError
 from travelbot.feedback.voters import Voter, flag_reason, flag_words
 from travelbot.models import Registry, get_registry
-from travelbot.schema import WINNERS, _now, battles, votes
+from travelbot.schema import WINNERS, utc_now, battles, votes
 from travelbot.store import Store, get_store
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ def start_battle(voter: Voter, *, store: Store | None = None, settings: Settings
         voter_id=voter.id, voter_name=voter.name,
         settings={"temperature": ARENA_TEMPERATURE, "max_new_tokens": settings.max_new_tokens,
                   "max_turns": settings.arena_max_turns},
-        source="arena", created_at=_now())
+        source="arena", created_at=utc_now())
     with store.transaction(write=True) as conn:
         conn.execute(insert(battles).values(**battle.__dict__))
     return battle
@@ -329,7 +329,7 @@ def record_vote(battle_id: str, choice: str, voter: Voter, *, store: Store | Non
         "judge": f"human:{voter.id}", "voter_id": voter.id, "voter_name": voter.name,
         "conversation_a": _conversation(history, "a"), "conversation_b": _conversation(history, "b"),
         "turns": len(history), "settings": battle.settings, "flagged": reason is not None, "flag_reason": reason,
-        "source": battle.source, "created_at": _now()}
+        "source": battle.source, "created_at": utc_now()}
     since = row["created_at"] - timedelta(days=1)
     try:
         with store.transaction(write=True) as conn:

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 
 from travelbot.config import Settings, get_settings
-from travelbot.schema import _now, battle_judgments, votes
+from travelbot.schema import utc_now, battle_judgments, votes
 from travelbot.store import Store, get_store
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ def judge_battles(store: Store | None = None, settings: Settings | None = None, 
                     winner=result.winner, missing=result.missing, consistent=result.consistent,
                     detail={"verdicts": list(result.verdicts), "reasoning": list(result.reasoning),
                             "order_missing": list(result.order_missing)},
-                    usage=result.usage.to_dict(), created_at=_now()))
+                    usage=result.usage.to_dict(), created_at=utc_now()))
                 stored += 1
         return JudgedBattles(model, stored, failed, skipped, len(done & {r[0] for r in rows}),
                              judge.usage.to_dict())

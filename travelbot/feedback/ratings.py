@@ -21,7 +21,7 @@ from travelbot.config import Settings, get_settings
 from travelbot.data.raft import shown_answer
 from travelbot.errors import InvalidInputError
 from travelbot.feedback.voters import Voter
-from travelbot.schema import _now, chat_turns, eval_answers, rating_offers, ratings
+from travelbot.schema import utc_now, chat_turns, eval_answers, rating_offers, ratings
 from travelbot.store import ChatTurn, Store, get_store
 from travelbot.text import clean_text
 
@@ -115,7 +115,7 @@ def offer(item_id: str, rater: Voter, store: Store | None = None) -> None:
     """Note that this answer is shown to this rater, who may then rate it."""
     store = store or get_store()
     with store.transaction(write=True) as conn:
-        conn.execute(insert(rating_offers).values(item_id=item_id, rater_id=rater.id, created_at=_now()))
+        conn.execute(insert(rating_offers).values(item_id=item_id, rater_id=rater.id, created_at=utc_now()))
 
 
 def check_scores(scores: dict[str, Any], comment: str | None) -> tuple[dict[str, int], str | None]:
@@ -167,7 +167,7 @@ def record_rating(item_id: str, scores: dict[str, Any], rater: Voter, comment: s
                                                                rating_offers.c.rater_id == rater.id).limit(1))
         if offered is None:
             raise InvalidInputError("That answer was not shown to you, so you cannot rate it; press “Next answer”.")
-        since = _now() - timedelta(days=1)
+        since = utc_now() - timedelta(days=1)
         today = conn.scalar(select(func.count()).select_from(ratings)
                             .where(ratings.c.rater_id == rater.id, ratings.c.created_at >= since)) or 0
         if today >= settings.ratings_per_day:
@@ -175,7 +175,7 @@ def record_rating(item_id: str, scores: dict[str, Any], rater: Voter, comment: s
                                     "thank you — come back tomorrow.")
         return int(conn.execute(insert(ratings).values(
             item_id=item.item_id, variant=variant, question=item.question, answer=item.answer,
-            rater_id=rater.id, rater_name=rater.name, scores=clean, comment=comment, created_at=_now(),
+            rater_id=rater.id, rater_name=rater.name, scores=clean, comment=comment, created_at=utc_now(),
         )).inserted_primary_key[0])
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from travelbot.jsonl import LoadReport, read_jsonl, write_jsonl
-from travelbot.schema import WINNERS, _now, battles, votes
+from travelbot.schema import WINNERS, utc_now, battles, votes
 from travelbot.store import Store, get_store
 
 
@@ -83,7 +83,7 @@ def validate_battle_row(record: dict[str, Any]) -> dict[str, Any]:
         "turns": int(record.get("turn") or sum(1 for m in conversation_a if m["role"] == "user") or 1),
         "settings": record.get("settings") if isinstance(record.get("settings"), dict) else {},
         "flagged": bool(record.get("flagged")), "flag_reason": record.get("flag_reason"),
-        "created_at": datetime.fromtimestamp(tstamp, UTC) if tstamp is not None else _now(),
+        "created_at": datetime.fromtimestamp(tstamp, UTC) if tstamp is not None else utc_now(),
     }
 
 

@@ -19,7 +19,6 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
@@ -27,6 +26,7 @@ import psutil
 from travelbot.config import ASSETS_DIR, Settings, get_settings
 from travelbot.errors import TravelbotError
 from travelbot.jsonl import json_safe
+from travelbot.schema import utc_now
 from travelbot.store import get_store
 from travelbot.training.config import TrainConfig, train_command
 
@@ -45,10 +45,6 @@ PID_SLACK_SECONDS = 2.0  # a process created later than started_at + this is not
 _lock = threading.Lock()
 # Processes started by this process, by (database, job id), kept so that they are reaped when they end.
 _children: dict[tuple[str, int], subprocess.Popen] = {}
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 # ---------------------------------------------------------------- submit and start
@@ -73,7 +69,7 @@ def submit_job(config: TrainConfig, *, argv: list[str] | None = None) -> int:
     run_dir = (settings.runs_dir / config.name).resolve()
     job_id = store.add_job(
         name=config.name, method=config.method, preset=config.preset, status="queued", device=device_for(config),
-        config=config.to_dict(), run_dir=str(run_dir), log_path=str(run_dir / LOG_NAME), created_at=_now())
+        config=config.to_dict(), run_dir=str(run_dir), log_path=str(run_dir / LOG_NAME), created_at=utc_now())
     if argv is None:
         command = [sys.executable, "-m", "travelbot", *train_command(config, job_id)[1:]]
     else:
@@ -95,10 +91,10 @@ def dispatch() -> list[int]:
             try:
                 proc = _spawn(job)
             except (OSError, ValueError, subprocess.SubprocessError) as exc:
-                store.update_job(job["id"], status="failed", finished_at=_now(),
+                store.update_job(job["id"], status="failed", finished_at=utc_now(),
                                  error=f"Could not start the training process ({exc}); check the command and the disk.")
                 continue
-            job.update(pid=proc.pid, started_at=_now())
+            job.update(pid=proc.pid, started_at=utc_now())
             if not store.update_job(job["id"], only_if="running", pid=job["pid"], started_at=job["started_at"]):
                 _kill_tree(job)  # cancelled while we were starting it
                 continue
@@ -154,7 +150,7 @@ def finish_job(job_id: int, status: str, error: str | None = None, metrics: dict
     try:
         if status not in ("succeeded", "failed"):
             error, status = f"The trainer reported an unknown status {status!r}. {error or ''}".strip(), "failed"
-        get_store().update_job(int(job_id), only_if="running", status=status, finished_at=_now(),
+        get_store().update_job(int(job_id), only_if="running", status=status, finished_at=utc_now(),
                                error=error, metrics=json_safe(metrics))
     except Exception:  # noqa: BLE001
         log.warning("Could not record the end of training job %s.", job_id, exc_info=True)
@@ -172,12 +168,12 @@ def cancel_job(job_id: int) -> dict:
     store = get_store()
     job = get_job(job_id)
     if job["status"] == "queued" and store.update_job(job["id"], only_if="queued", status="cancelled",
-                                                      finished_at=_now()):
+                                                      finished_at=utc_now()):
         return get_job(job["id"])
     job = get_job(job["id"])
     # Marked first, so the dying trainer's finish_job (and reconcile) cannot overwrite "cancelled".
     if job["status"] == "running" and store.update_job(job["id"], only_if="running", status="cancelled",
-                                                       finished_at=_now()):
+                                                       finished_at=utc_now()):
         _kill_tree(job)
         dispatch()
         return get_job(job["id"])
@@ -268,7 +264,7 @@ def _still_running(job: dict) -> bool:
         return _reap(_key(job["id"])) is None
     if not job.get("pid"):  # claimed but not started yet, or its spawner died in between
         started = job.get("started_at")
-        return started is not None and (_now() - started).total_seconds() < START_GRACE_SECONDS
+        return started is not None and (utc_now() - started).total_seconds() < START_GRACE_SECONDS
     return _process(job) is not None
 
 
@@ -292,7 +288,7 @@ def reconcile() -> list[int]:
             tail = "\n".join(output_tail(job, OUTPUT_TAIL_LINES))
             values = {"status": "failed", "error": f"{UNEXPECTED_END}; its last output lines:\n{tail}" if tail
                       else f"{UNEXPECTED_END} without any output."}
-        if store.update_job(job["id"], only_if="running", finished_at=_now(), **values):
+        if store.update_job(job["id"], only_if="running", finished_at=utc_now(), **values):
             corrected.append(job["id"])
     dispatch()
     return corrected

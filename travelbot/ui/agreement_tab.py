@@ -26,15 +26,10 @@ def _scope(split: str | None, variants: list[str] | None, criterion: str | None)
 
 def _store_variants() -> list[str]:
     """Variants people or metrics judged: every registered one and every one with evaluation answers."""
-    from sqlalchemy import select
-
     from travelbot.models import get_registry
-    from travelbot.schema import eval_answers
     from travelbot.store import get_store
 
-    with get_store().transaction() as conn:
-        evaluated = set(conn.scalars(select(eval_answers.c.variant).distinct()))
-    return sorted({*get_registry().variants(), *evaluated})
+    return sorted({*get_registry().variants(), *get_store().evaluated_variants()})
 
 
 def opening_view() -> list:
