@@ -13,15 +13,13 @@ import pytest
 from tests.openai_server import OpenAIServer
 from travelbot.config import Settings
 from travelbot.errors import TravelbotError
+from travelbot.evaluation.endpoint import JudgeEndpoint, Usage, _retry_after_seconds
 from travelbot.evaluation.judge import (
     METRICS,
     PROMPT_VERSIONS,
     GradeItem,
     Judge,
-    JudgeEndpoint,
     PairItem,
-    Usage,
-    _retry_after_seconds,
     load_prompt,
     parse_criteria,
     parse_pairwise,

@@ -223,7 +223,8 @@ def evaluate(config: EvalConfig, *, store: Store | None = None, settings: Settin
     questions = _questions(config.split, config.limit, settings)
     judge = None
     if any(m in LLM_SCORERS for m in config.scorers):
-        from travelbot.evaluation.judge import Judge, JudgeEndpoint
+        from travelbot.evaluation.endpoint import JudgeEndpoint
+        from travelbot.evaluation.judge import Judge
 
         judge = Judge(JudgeEndpoint.from_settings(settings))
     generation = {**DEFAULT_SETTINGS, "max_new_tokens": settings.max_new_tokens, **config.settings}

@@ -63,7 +63,8 @@ def judge_battles(store: Store | None = None, settings: Settings | None = None, 
                   battle_ids: Sequence[str] | None = None, limit: int | None = None) -> JudgedBattles:
     """Ask the judge about every voted, unflagged battle it has not judged yet (or only ``battle_ids``)."""
     from travelbot.data.golden import golden_path, load_golden
-    from travelbot.evaluation.judge import Judge, JudgeEndpoint, PairItem
+    from travelbot.evaluation.endpoint import JudgeEndpoint
+    from travelbot.evaluation.judge import Judge, PairItem
 
     settings = settings or get_settings()
     store = store or get_store(settings)
