@@ -1,0 +1,3 @@
+from travelbot.cli import main
+
+main()
