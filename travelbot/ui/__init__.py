@@ -31,14 +31,11 @@ def build_app() -> gr.Blocks:
     # Uploaded and generated files are deleted from Gradio's cache an hour after they were made.
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=UPLOAD_CACHE) as app:
         gr.Markdown(HEADER, elem_id="header")
-        if demo_note():
-            gr.Markdown(demo_note(), elem_id="demo-note")
         settings = get_settings()
-        warning = storage_warning(settings)
-        if warning:
-            gr.Markdown(warning, elem_id="storage-warning")
-        if open_warning(settings):
-            gr.Markdown(open_warning(settings), elem_id="open-warning")
+        for note, elem_id in ((demo_note(), "demo-note"), (storage_warning(settings), "storage-warning"),
+                              (open_warning(settings), "open-warning")):
+            if note:
+                gr.Markdown(note, elem_id=elem_id)
         if settings.oauth_enabled:
             gr.LoginButton()
         # A random id kept in this browser's local storage: tells voters apart without an account.

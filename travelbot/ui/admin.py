@@ -19,12 +19,7 @@ import gradio as gr
 
 from travelbot.config import get_settings
 from travelbot.hosting import admin_refusal, is_admin
-
-
-def _username(profile: Any) -> str | None:
-    if not profile:
-        return None
-    return getattr(profile, "username", None) or profile.get("preferred_username")
+from travelbot.ui.common import hub_username
 
 
 def admin_only(handler: Callable[..., Any]) -> Callable[..., Any]:
@@ -40,7 +35,7 @@ def admin_only(handler: Callable[..., Any]) -> Callable[..., Any]:
 
     def check(args: tuple[Any, ...]) -> tuple[Any, ...]:
         *inputs, caller = args
-        if not is_admin(_username(caller)):
+        if not is_admin(hub_username(caller)):
             raise gr.Error(admin_refusal())
         return tuple(inputs)
 
@@ -75,7 +70,7 @@ def admin_section(app: gr.Blocks, what: str) -> Iterator[gr.Column]:
         yield column
     if restricted and settings.oauth_enabled:
         def visibility(oauth_profile: Optional[gr.OAuthProfile] = None) -> tuple[gr.Column, gr.Markdown]:  # noqa: UP007
-            admin = is_admin(_username(oauth_profile))
+            admin = is_admin(hub_username(oauth_profile))
             return gr.Column(visible=admin), gr.Markdown(visible=not admin)
 
         app.load(visibility, None, [column, note], api_visibility="private")

@@ -93,16 +93,22 @@ def raft_details(reply) -> str:
     return f"\n\n<details><summary>{label}</summary>\n\n{body}\n\n</details>"
 
 
+def hub_username(profile: gr.OAuthProfile | dict | None) -> str | None:
+    """The Hugging Face username of a signed-in visitor (None when nobody signed in)."""
+    if not profile:
+        return None
+    return getattr(profile, "username", None) or profile.get("preferred_username")
+
+
 def voter_for(browser_id: str | None, name: str | None, request: gr.Request | None,
               profile: gr.OAuthProfile | None) -> Voter:
     """The person behind an Arena or Rate request: Hub sign-in, else this browser's id, else the session."""
-    username = (getattr(profile, "username", None) or profile.get("preferred_username")) if profile else None
-    return identify(browser_id, name, username=username, session=getattr(request, "session_hash", None))
+    return identify(browser_id, name, username=hub_username(profile), session=getattr(request, "session_hash", None))
 
 
 def visitor_key(request: gr.Request | None, profile: gr.OAuthProfile | None = None) -> str:
     """Who a request comes from, for rate limits: the signed-in user, else the network address."""
-    username = (getattr(profile, "username", None) or profile.get("preferred_username")) if profile else None
+    username = hub_username(profile)
     if username:
         return f"hf:{username}"
     headers = getattr(request, "headers", None) or {}
