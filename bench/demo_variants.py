@@ -7,8 +7,9 @@ Runs `travelbot eval` (lexical, BERTScore, MiniLM similarity, length) over the s
 earlier run with ``--run`` — and adds, per variant: the share of answers that carry RAFT's final-answer
 marker (``<ANSWER>:``; RAFT-trained variants only), the share that ended on their own (EOS) within the
 length limit, and the mean answer length in tokens, each share with its Wilson 95% interval. Metric means
-carry their bootstrap 95% intervals from the run. ``--set`` overrides every variant's generation settings
-(default: each variant's own, as chat serves it). Answers are cached, so a second call costs only scoring.
+carry their bootstrap 95% intervals from the run. Evaluation decodes every variant alike (greedy, the
+configured ``max_new_tokens``, repetition penalty 1.1; printed under ``settings``); ``--set`` changes that
+for every variant (e.g. ``--set max_new_tokens=384``, the length RAFT-format variants are served with). Answers are cached, so a second call costs only scoring.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def main() -> None:
                 entry[SHOWN[m.metric]] = {"mean": m.mean and round(m.mean, 4), "lower": m.lower and round(m.lower, 4),
                                           "upper": m.upper and round(m.upper, 4), "n": m.n}
         table[variant] = entry
-    print(json.dumps({"run": run_id, "split": results.run.get("split"), "settings": settings or "each variant's own",
+    print(json.dumps({"run": run_id, "split": results.run.get("split"), "settings": results.run.get("settings"),
                       "variants": table}, indent=2))
 
 
