@@ -66,7 +66,7 @@ guide-index: install
 # Runs once, not in CI (about an hour on 2 cores); `python bench/demo_variants.py --split test` measures the result.
 DEMO_HOME ?= .travelbot-demo
 DEMO := TRAVELBOT_HOME=$(DEMO_HOME) $(BIN)/travelbot
-DEMO_BUILD ?= --answer-sentences 3 --raft-passage-sentences 3 --raft-distractors 1 --raft-oracle-fraction 1 \
+DEMO_BUILD ?= --answer-sentences 3 --raft-passage-sentences 3 --raft-distractors 1 --raft-oracle-fraction 1 --raft-order retrieval \
 	--ungrounded-limit 160
 demo-adapters: install
 	rm -rf $(DEMO_HOME)

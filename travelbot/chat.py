@@ -211,6 +211,12 @@ def retrieve_for(variant: Variant, message: str) -> tuple[list, str]:
     return hits, raft_prompt(message, documents)
 
 
+def reply_length(variant: Variant, requested: int | None) -> int:
+    """The new-token budget of a reply: ``requested``, or (0 or None) the variant's own default, which leaves a
+    RAFT-format variant room for its reasoning and quotes before the final answer people are shown."""
+    return int(requested) if requested and requested > 0 else variant.settings.max_new_tokens
+
+
 class ParallelReplies:
     """Several replies streamed at once, one thread each; iterate to wait, polling every ``interval`` s.
 

@@ -50,7 +50,7 @@ class Settings:
     device: str = "auto"
     backend: str = "auto"  # auto (llama.cpp for GGUF bases on the CPU when installed), llamacpp, transformers
     max_message_chars: int = 4000
-    max_new_tokens: int = 256
+    max_new_tokens: int = 0  # one answer length for every variant; 0: each variant's own (RAFT-format: 384)
     host: str = "127.0.0.1"  # where the server listens (TRAVELBOT_HOST, else GRADIO_SERVER_NAME as Spaces set it)
     port: int = 7860
     open_admin: bool = False  # TRAVELBOT_OPEN=1: every visitor may use admin actions, even off loopback
@@ -152,7 +152,7 @@ class Settings:
             device=env.get("TRAVELBOT_DEVICE") or "auto",
             backend=_choice(env, "TRAVELBOT_BACKEND", ("auto", "llamacpp", "transformers")),
             max_message_chars=_int(env, "TRAVELBOT_MAX_MESSAGE_CHARS", 4000),
-            max_new_tokens=_int(env, "TRAVELBOT_MAX_NEW_TOKENS", 256),
+            max_new_tokens=_int(env, "TRAVELBOT_MAX_NEW_TOKENS", 0),
             # The platform's address wins over the default, so a Space's proxy can reach the server.
             host=env.get("TRAVELBOT_HOST") or env.get("GRADIO_SERVER_NAME") or "127.0.0.1",
             port=_int(env, "TRAVELBOT_PORT", 0) or _int(env, "GRADIO_SERVER_PORT", 7860),

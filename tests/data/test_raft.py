@@ -97,3 +97,20 @@ def test_sentence_split_ignores_bullets_and_fragments():
     assert split_sentences("- Tram 28 is old and slow.\n- Go early in the day. Ok.") == [
         "Tram 28 is old and slow.", "Go early in the day."
     ]
+
+
+def test_documents_follow_the_retrievers_ranking_with_the_oracle_at_its_rank(retriever):
+    question = "What does a ride on the Lisbon metro cost?"
+    item = QAItem(question, PASSAGES[0].text, PASSAGES[0], "corpus")
+    ranked = [h.passage_id for h in retriever.retrieve(question, 3)]
+    [example] = build_raft([item], retriever, distractors=2, oracle_fraction=1.0)
+    assert example["document_ids"] == ranked  # as chat serves them: the oracle where the retriever ranks it
+    # A question the retriever answers with other passages first: the oracle keeps its (lower) rank.
+    other = QAItem("When do cherry blossoms peak in Kyoto?", PASSAGES[0].text, PASSAGES[0], "corpus")
+    [example] = build_raft([other], retriever, distractors=1, oracle_fraction=1.0)
+    assert example["document_ids"][0] == "kyoto#when-to-go" and example["document_ids"][1] == PASSAGES[0].passage_id
+    orders = {tuple(e["document_ids"]) for e in build_raft([item] * 12, retriever, distractors=2, oracle_fraction=1.0,
+                                                            order="shuffled")}
+    assert len(orders) > 1  # the RAFT paper's random order is still there
+    with pytest.raises(ValueError):
+        build_raft([item], retriever, order="random")

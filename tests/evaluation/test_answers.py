@@ -58,3 +58,20 @@ def test_the_key_follows_the_adapter_question_and_settings(registry, questions) 
     assert key != answer_key(base, questions[1], SETTINGS)
     assert key != answer_key(base, questions[0], {"max_new_tokens": 16})
     assert key != answer_key(base, replace(questions[0], question=questions[0].question + "?"), SETTINGS)
+    assert answer_key(raft, questions[0], SETTINGS) != answer_key(replace(raft, documents=raft.documents + 1),
+                                                                  questions[0], SETTINGS)  # what it reads
+    assert answer_key(raft, questions[0], SETTINGS) != answer_key(
+        replace(raft, passage_sentences=raft.passage_sentences + 1), questions[0], SETTINGS)
+
+
+def test_each_variant_keeps_its_own_length_unless_the_run_sets_one(registry) -> None:
+    from travelbot.chat import reply_length
+    from travelbot.evaluation.answers import DEFAULT_SETTINGS
+
+    base, raft = registry.variant("smollm2-135m"), registry.variant("smollm2-raft")
+    assert "max_new_tokens" not in DEFAULT_SETTINGS  # a run without a length gives each variant its own
+    assert raft.settings.max_new_tokens > base.settings.max_new_tokens  # room for the quotes first
+    assert raft.settings.updated(**DEFAULT_SETTINGS).max_new_tokens == raft.settings.max_new_tokens
+    # Chat, Side by side and the Arena: a length asked for is kept; none (0, the server's default) is each its own.
+    assert reply_length(raft, 0) == raft.settings.max_new_tokens and reply_length(base, None) == 256
+    assert reply_length(raft, 128) == reply_length(base, 128) == 128

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from travelbot.cli.base import main, print_json, user_errors
+from travelbot.data.raft import DOCUMENT_ORDERS
 
 
 @main.group()
@@ -23,6 +24,8 @@ def data() -> None:
 @click.option("--heldout-fraction", type=click.FloatRange(0, 0.9), default=0.1, show_default=True)
 @click.option("--raft-distractors", type=click.IntRange(0, 20), default=3, show_default=True)
 @click.option("--raft-oracle-fraction", type=click.FloatRange(0, 1), default=0.8, show_default=True)
+@click.option("--raft-order", type=click.Choice(DOCUMENT_ORDERS), default="retrieval", show_default=True,
+              help="RAFT documents in the retriever's ranking (as chat serves them) or shuffled (the RAFT paper).")
 @click.option("--raft-passage-sentences", type=click.IntRange(0, 50), default=0, show_default=True,
               help="Trim each RAFT document to its n sentences nearest the question (0: whole passages).")
 @click.option("--answer-sentences", type=click.IntRange(0, 50), default=0, show_default=True,

@@ -28,7 +28,7 @@ from travelbot.data.preferences import (
     preferences_from_battles, preferences_from_reddit, preferences_grounded, raft_pair,
 )
 from travelbot.data.questions import generate_questions
-from travelbot.data.raft import build_raft, concise_answer
+from travelbot.data.raft import DOCUMENT_ORDERS, build_raft, concise_answer
 from travelbot.errors import TravelbotError
 from travelbot.retrieval import get_retriever
 
@@ -44,6 +44,7 @@ class BuildConfig:
     heldout_fraction: float = 0.1
     raft_distractors: int = 3
     raft_oracle_fraction: float = 0.8
+    raft_order: str = "retrieval"  # RAFT documents in the retriever's ranking, or "shuffled"
     raft_passage_sentences: int = 0  # trim each RAFT document to its n sentences nearest the question (0: whole)
     answer_sentences: int = 0  # answers (SFT, RAFT, grounded pairs) are the oracle's n nearest sentences (0: whole)
     leakage_threshold: float = 0.9
@@ -63,6 +64,8 @@ class BuildConfig:
             raise TravelbotError("leakage_threshold must be above 0 and at most 1.")
         if self.raft_distractors < 0:
             raise TravelbotError("raft_distractors cannot be negative.")
+        if self.raft_order not in DOCUMENT_ORDERS:
+            raise TravelbotError(f"raft_order must be one of: {', '.join(DOCUMENT_ORDERS)}.")
         if self.raft_passage_sentences < 0 or self.answer_sentences < 0:
             raise TravelbotError("raft_passage_sentences and answer_sentences cannot be negative (0 keeps text whole).")
 
@@ -161,7 +164,8 @@ def build_datasets(config: BuildConfig, settings: Settings | None = None, progre
 
     say("Writing RAFT (retrieving hard negatives)")
     retriever = get_retriever(pool, settings) if pool else None
-    shape = {"passage_sentences": config.raft_passage_sentences, "answer_sentences": config.answer_sentences}
+    shape = {"passage_sentences": config.raft_passage_sentences, "answer_sentences": config.answer_sentences,
+             "order": config.raft_order}
     raft_train = build_raft(train, retriever, config.raft_distractors, config.raft_oracle_fraction, config.seed, **shape)
     raft_heldout = build_raft(heldout, retriever, config.raft_distractors, config.raft_oracle_fraction, config.seed + 1,
                               **shape)

@@ -1,7 +1,8 @@
 """RAFT (retrieval-augmented fine-tuning) examples and the post-processor for RAFT variants' output.
 
 Each example puts the question after ``k`` documents: the oracle passage plus hard negatives from the
-retriever (for a fraction ``1 - P`` of examples the oracle is left out). The target answer reasons
+retriever (for a fraction ``1 - P`` of examples the oracle is left out), in the order the retriever ranks
+them, as chat serves them (or shuffled, as the RAFT paper does). The target answer reasons
 with quotes from the oracle between ``##begin_quote##`` / ``##end_quote##`` and ends with
 ``<ANSWER>: ...``, as RAFT prescribes. :func:`parse_raft_answer` turns such output into the answer
 shown to people plus its reasoning and quoted sources.
@@ -26,6 +27,9 @@ INSTRUCTION = "Answer the question using the documents above. Quote the lines yo
 # A RAFT variant's default answer length: reasoning, quotes and the final answer run ~140-300 tokens on the
 # concise demo build (a closed-book answer ~80-150), so 256 cut one answer in five before its end.
 RAFT_MAX_NEW_TOKENS = 384
+# How a RAFT example orders its documents: "retrieval" (the retriever's ranking, the oracle at its own rank,
+# as chat and evaluation serve them) or "shuffled" (the RAFT paper's random order).
+DOCUMENT_ORDERS = ("retrieval", "shuffled")
 
 
 def split_sentences(text: str) -> list[str]:
@@ -124,13 +128,19 @@ def parse_raft_answer(raw: str) -> RaftAnswer:
 
 def build_raft(
     items: list[QAItem], retriever, distractors: int = 3, oracle_fraction: float = 0.8, seed: int = 0,
-    passage_sentences: int = 0, answer_sentences: int = 0,
+    passage_sentences: int = 0, answer_sentences: int = 0, order: str = "retrieval",
 ) -> list[dict[str, Any]]:
     """RAFT examples in chat format with the documents and oracle recorded beside the messages.
 
     ``passage_sentences`` trims every document to the sentences nearest the question and
     ``answer_sentences`` makes the final answer those oracle sentences instead of the whole passage
-    (0 keeps either whole): short rows that fit a small model's training length, EOS included."""
+    (0 keeps either whole): short rows that fit a small model's training length, EOS included.
+
+    ``order="retrieval"`` keeps the retriever's ranking and puts the oracle at its own rank (last when the
+    retriever missed it), so training reads documents as chat serves them: a small model learns to trust the
+    top document as often as the retriever deserves it. ``"shuffled"`` draws a random order."""
+    if order not in DOCUMENT_ORDERS:
+        raise ValueError(f"order must be one of {', '.join(DOCUMENT_ORDERS)}")
     rng = random.Random(seed)
     examples = []
     for item in items:
@@ -142,8 +152,12 @@ def build_raft(
         ]
         with_oracle = rng.random() < oracle_fraction
         # Every example shows the same number of documents; without the oracle, one more negative.
-        documents = negatives[:distractors] + [item.oracle] if with_oracle else negatives[: distractors + 1]
-        rng.shuffle(documents)
+        documents = negatives[:distractors] if with_oracle else negatives[: distractors + 1]
+        if with_oracle:
+            rank = next((i for i, h in enumerate(hits) if section_id(h.passage_id) == oracle_section), len(hits))
+            documents.insert(min(rank, len(documents)), item.oracle)
+        if order == "shuffled":
+            rng.shuffle(documents)
         documents = [trim_passage(item.question, d, passage_sentences) for d in documents]
         quotes = best_quotes(item.question, item.oracle.text)
         answer = concise_answer(item, answer_sentences) if answer_sentences else None

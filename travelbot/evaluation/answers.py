@@ -21,7 +21,9 @@ from travelbot.models import Variant, generate_batch_stats
 from travelbot.schema import utc_now, eval_answers
 from travelbot.store import Store
 
-DEFAULT_SETTINGS = {"temperature": 0.0, "max_new_tokens": 256, "seed": 0}  # greedy: the same answer every run
+# Greedy, so the same answer every run; each variant keeps its own max_new_tokens (a RAFT-format variant needs
+# room for its quotes before the final answer) unless a run sets one for all.
+DEFAULT_SETTINGS = {"temperature": 0.0, "seed": 0}
 
 Progress = Callable[[int, int, str], None]  # (done, total, what)
 
@@ -57,10 +59,12 @@ class EvalAnswer:
 
 
 def answer_key(variant: Variant, question: GoldenQuestion, settings: dict[str, Any]) -> str:
-    """The cache key of an answer: changes when the adapter, the question or the settings change."""
+    """The cache key of an answer: changes when the adapter, the question, what is retrieved or the settings change."""
     payload = {"variant": variant.name, "revision": variant.revision, "base": variant.base.name,
                "retriever": variant.retriever, "system": variant.effective_system_prompt,
                "question": question.question, "settings": variant.settings.updated(**settings).to_dict()}
+    if variant.retriever:  # how many documents, and how much of each, the variant reads
+        payload["documents"] = [variant.documents, variant.passage_sentences]
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 

@@ -227,7 +227,8 @@ def evaluate(config: EvalConfig, *, store: Store | None = None, settings: Settin
         from travelbot.evaluation.judge import Judge
 
         judge = Judge(JudgeEndpoint.from_settings(settings))
-    generation = {**DEFAULT_SETTINGS, "max_new_tokens": settings.max_new_tokens, **config.settings}
+    length = {"max_new_tokens": settings.max_new_tokens} if settings.max_new_tokens > 0 else {}  # else each its own
+    generation = {**DEFAULT_SETTINGS, **length, **config.settings}
     owner = _this_process()
     with store.transaction(write=True) as conn:
         run_id = int(conn.execute(insert(eval_runs).values(

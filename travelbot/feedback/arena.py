@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import exc, func, insert, select, text
 
-from travelbot.chat import ParallelReplies, Reply, reply
+from travelbot.chat import ParallelReplies, Reply, reply, reply_length
 from travelbot.data.raft import shown_answer
 from travelbot.config import Settings, get_settings
 from travelbot.errors import InvalidInputError, TravelbotError
@@ -266,12 +266,14 @@ def ask(battle_id: str, message: str, voter: Voter, *, store: Store | None = Non
         _busy.add(battle.id)
     try:
         registry = get_registry(settings)
-        gen = {"temperature": battle.settings.get("temperature", ARENA_TEMPERATURE),
-               "max_new_tokens": battle.settings.get("max_new_tokens", settings.max_new_tokens)}
+        temperature = battle.settings.get("temperature", ARENA_TEMPERATURE)
+        length = battle.settings.get("max_new_tokens", settings.max_new_tokens)
+        sides = [(registry.variant(name), conversation, side) for name, conversation, side in (
+            (battle.variant_a, battle.conversation_a, "a"), (battle.variant_b, battle.conversation_b, "b"))]
         replies = tuple(
-            reply(registry.variant(name), message, _conversation(history, side), conversation_id=conversation, client_id=voter.id, store=store, **gen)
-            for name, conversation, side in ((battle.variant_a, battle.conversation_a, "a"),
-                                             (battle.variant_b, battle.conversation_b, "b")))
+            reply(variant, message, _conversation(history, side), conversation_id=conversation, client_id=voter.id,
+                  store=store, temperature=temperature, max_new_tokens=reply_length(variant, length))
+            for variant, conversation, side in sides)
     except BaseException as err:
         with _busy_lock:
             _busy.discard(battle.id)

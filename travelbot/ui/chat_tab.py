@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import gradio as gr
 
-from travelbot.chat import reply
+from travelbot.chat import reply, reply_length
 from travelbot.config import get_settings
 from travelbot.errors import TravelbotError
 from travelbot.models import get_registry
@@ -93,19 +93,20 @@ def _waits_for_guides(variant_name: str | None) -> bool:
         return False
 
 
-def variant_details(variant_name: str) -> tuple[str, str]:
-    """(description markdown, system prompt) of the chosen variant."""
+def variant_details(variant_name: str) -> tuple:
+    """(description markdown, system prompt, max new tokens) of the chosen variant: the length slider follows
+    the variant's own default (a RAFT-format variant needs room for its quotes before the final answer)."""
     try:
         variant = get_registry().variant(variant_name or "")
     except TravelbotError as exc:
-        return error_note(str(exc)), ""
+        return error_note(str(exc)), "", gr.skip()
     adapter = f" · adapter `{variant.adapter.name}`" if variant.adapter else ""
     text = f"**{variant.name}** — method **{variant.method}**, base **{variant.base.name}**{adapter}"
     if variant.base.demo:
         text += f" · a {variant.base.demo}-parameter demo model: its answers show the method, not good advice"
     if variant.description:
         text += f"<br>{variant.description}"
-    return text, variant.effective_system_prompt
+    return text, variant.effective_system_prompt, reply_length(variant, get_settings().max_new_tokens)
 
 
 def build(app: gr.Blocks) -> None:
@@ -128,7 +129,8 @@ def build(app: gr.Blocks) -> None:
     gr.Examples(EXAMPLES, inputs=textbox, label="Try")
     with gr.Accordion("Settings", open=False):
         system_prompt = gr.Textbox(label="System prompt", lines=3, max_length=settings.max_system_prompt_chars)
-        max_new_tokens = gr.Slider(16, 1024, value=settings.max_new_tokens, step=16, label="Max new tokens")
+        max_new_tokens = gr.Slider(16, 1024, value=settings.max_new_tokens or 256, step=16, label="Max new tokens",
+                                   info="Follows the variant: a RAFT-format one needs room for its quotes first.")
         temperature = gr.Slider(0.0, 1.5, value=0.7, step=0.05, label="Temperature (0 = greedy)")
     clear = gr.Button("New conversation", size="sm")
     history = gr.State([])
@@ -147,7 +149,7 @@ def build(app: gr.Blocks) -> None:
         return [], [], None, ""
 
     clear.click(reset, None, [chatbot, history, conversation_id, status], api_visibility="private")
-    variant.change(variant_details, variant, [details, system_prompt], api_visibility="private").then(
+    variant.change(variant_details, variant, [details, system_prompt, max_new_tokens], api_visibility="private").then(
         reset, None, [chatbot, history, conversation_id, status], api_visibility="private"
     )
 
@@ -159,5 +161,5 @@ def build(app: gr.Blocks) -> None:
     refresh.click(refreshed, variant, variant, api_visibility="private")
     # Re-read the registry when a page opens, so adapters trained since start-up are listed.
     app.load(refreshed, variant, variant, api_visibility="private").then(
-        variant_details, variant, [details, system_prompt], api_visibility="private"
+        variant_details, variant, [details, system_prompt, max_new_tokens], api_visibility="private"
     )

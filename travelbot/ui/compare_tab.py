@@ -7,10 +7,11 @@ from collections.abc import Iterator
 
 import gradio as gr
 
-from travelbot.chat import ParallelReplies, Reply, check_message, reply
+from travelbot.chat import ParallelReplies, Reply, check_message, reply, reply_length
 from travelbot.config import get_settings
 from travelbot.errors import InvalidInputError, TravelbotError
 from travelbot.limits import check_rate
+from travelbot.models import get_registry
 from travelbot.store import get_store
 from travelbot.ui.common import (
     answer_footer,
@@ -43,10 +44,11 @@ def compare(
         store = get_store()
         client = getattr(request, "session_hash", None)
         conversation = store.new_conversation(kind="compare", client_id=client)
+        registry = get_registry()
         replies: list[Reply] = [
-            reply(name, message, conversation_id=conversation, client_id=client, store=store,
-                  max_new_tokens=int(max_new_tokens), temperature=float(temperature))
-            for name in names
+            reply(variant, message, conversation_id=conversation, client_id=client, store=store,
+                  max_new_tokens=reply_length(variant, int(max_new_tokens)), temperature=float(temperature))
+            for variant in [registry.variant(name) for name in names]
         ]
     except TravelbotError as exc:
         yield [error_note(str(exc)), *hidden]
@@ -89,7 +91,9 @@ def build(app: gr.Blocks) -> None:
         send = gr.Button("Compare", variant="primary", scale=1)
         stop = gr.Button("Stop", variant="stop", scale=1)
     with gr.Accordion("Settings", open=False):
-        max_new_tokens = gr.Slider(16, 1024, value=settings.max_new_tokens, step=16, label="Max new tokens")
+        max_new_tokens = gr.Slider(0, 1024, value=settings.max_new_tokens, step=16,
+                                   label="Max new tokens (0 = each variant's own)",
+                                   info="A RAFT-format variant's own leaves room for its quotes before the answer.")
         temperature = gr.Slider(0.0, 1.5, value=0.7, step=0.05, label="Temperature (0 = greedy)")
     status = gr.Markdown(elem_id="compare-status")
     with gr.Row(equal_height=False):

@@ -15,11 +15,13 @@ from pathlib import Path
 import gradio as gr
 import plotly.graph_objects as go
 
+from travelbot.chat import reply_length
 from travelbot.config import get_settings
 from travelbot.errors import TravelbotError
 from travelbot.evaluation import results as eval_results
 from travelbot.evaluation.run import EvalConfig, evaluate_in_background, request_stop
 from travelbot.evaluation.scorers import LIGHT_SCORERS, SCORER_NAMES, SCORERS
+from travelbot.models import get_registry
 from travelbot.ui.admin import admin_only, admin_section
 from travelbot.ui.common import default_pair, error_note, variant_choices
 
@@ -41,13 +43,23 @@ def estimate(variants: list[str] | None, split: str, limit: float | None, max_ne
         return error_note(str(exc))
     n = len(questions) if not limit or math.isnan(limit) or limit <= 0 else min(int(limit), len(questions))
     answers = n * len(variants or [])
-    per_token = eval_results.seconds_per_token()
-    per_answer = (per_token or DEFAULT_SECONDS_PER_ANSWER / 256) * float(max_new_tokens or 256)
-    minutes = answers * per_answer / 60
+    per_token = eval_results.seconds_per_token() or DEFAULT_SECONDS_PER_ANSWER / 256
+    tokens = sum(_length(name, max_new_tokens) for name in variants or [])  # one answer per variant, at most
+    minutes = n * per_token * tokens / 60
     when = f"about {minutes:.0f} min" if minutes >= 1 else "under a minute"
     count = len(variants or [])
     return (f"{n} questions × {count} variant{'' if count == 1 else 's'} = {answers} answers to generate, {when} on this "
             "machine (answers cached by earlier runs are reused, so re-runs are quicker).")
+
+
+def _length(variant: str, max_new_tokens: float | None) -> int:
+    """The most new tokens a variant's answer may take in a run: the run's setting, else the server's, else the
+    variant's own."""
+    requested = int(max_new_tokens) if max_new_tokens and not math.isnan(max_new_tokens) else 0
+    try:
+        return reply_length(get_registry().variant(variant), requested or get_settings().max_new_tokens)
+    except TravelbotError:
+        return requested or 256
 
 
 def _interval(lower, upper) -> str:
@@ -64,7 +76,7 @@ def start(variants: list[str], split: str, scorers: list[str], limit: float | No
     """Start a run in the background; returns (status, run dropdown, run id state)."""
     config = EvalConfig(list(variants or []), list(scorers or []), split,
                         int(limit) if limit and not math.isnan(limit) and limit > 0 else None,
-                        {"max_new_tokens": int(max_new_tokens)})
+                        {"max_new_tokens": int(max_new_tokens)} if max_new_tokens and max_new_tokens > 0 else {})
     try:
         run_id = evaluate_in_background(config, judge_settings(judge_model, judge_base_url, judge_key))
     except TravelbotError as exc:
@@ -214,7 +226,8 @@ def build(app: gr.Blocks, tab: gr.Tab | None = None) -> None:
                                label="Scorers")
     with gr.Row():
         limit = gr.Number(value=0, precision=0, minimum=0, label="Only the first N questions (0 = all)")
-        max_new_tokens = gr.Slider(16, 1024, value=settings.max_new_tokens, step=16, label="Max new tokens")
+        max_new_tokens = gr.Slider(0, 1024, value=0, step=16, label="Max new tokens (0 = each variant's own)",
+                                   info="RAFT-format variants need room for their quotes before the final answer.")
     with gr.Accordion("Judge endpoint (Ragas and the LLM judge)", open=False):
         extra = settings.extra
         judge_model = gr.Textbox(value=extra.get("TRAVELBOT_JUDGE_MODEL", ""), label="Model (e.g. gpt-4o)")
@@ -225,7 +238,7 @@ def build(app: gr.Blocks, tab: gr.Tab | None = None) -> None:
     with admin_section(app, "Running evaluations"), gr.Row():
         run_button = gr.Button("Run", variant="primary")
         stop_button = gr.Button("Stop", variant="stop")
-    cost = gr.Markdown(estimate(default_pair(choices), "dev", 0, settings.max_new_tokens), elem_id="eval-estimate")
+    cost = gr.Markdown(estimate(default_pair(choices), "dev", 0, 0), elem_id="eval-estimate")
     status = gr.Markdown(elem_id="eval-status")
     progress = gr.HTML()
     run_id = gr.State(None)
