@@ -172,6 +172,7 @@ def test_the_first_battle_puts_a_base_against_a_fine_tuned_variant(store) -> Non
 
     from travelbot.config import get_settings
     from travelbot.feedback.voters import Voter
+    from travelbot.schema import battles
 
     settings = replace(get_settings(), arena_weights="")
     variants = arena.get_registry(settings).variants()
@@ -181,7 +182,7 @@ def test_the_first_battle_puts_a_base_against_a_fine_tuned_variant(store) -> Non
         methods = sorted(variants[n].method == "base" for n in (first.variant_a, first.variant_b))
         assert methods == [False, True], (first.variant_a, first.variant_b)
         with store.transaction(write=True) as conn:  # back to an empty arena for the next seed
-            conn.execute(arena.battles.delete())
+            conn.execute(battles.delete())
     drawn = {frozenset(arena.draw_pair({"a": 1, "b": 1, "c": 1}, {}, random.Random(s), among=lambda p: "a" in p))
              for s in range(20)}
     assert drawn == {frozenset("ab"), frozenset("ac")}

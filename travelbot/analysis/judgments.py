@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, insert, select
-
+from travelbot.analysis import repository
 from travelbot.jsonl import LoadReport, check_readable, read_jsonl
 from travelbot.errors import InvalidInputError, TravelbotError
-from travelbot.schema import utc_now, judgments
 from travelbot.store import Store, get_store
 
 LABEL_NAMES = {"a": "A", "b": "B", "tie": "tie", "1": "A", "2": "B", "0": "tie", "model_a": "A", "model_b": "B",
@@ -179,36 +177,22 @@ def import_judgments(items: list[JudgmentItem], set_name: str, source: str, stor
     store = store or get_store()
     if not set_name.strip():
         raise InvalidInputError("Give the judgment set a name.")
-    with store.transaction(write=True) as conn:
-        if replace:
-            conn.execute(delete(judgments).where(judgments.c.set_name == set_name))
-        for item in items:
-            conn.execute(insert(judgments).values(
-                set_name=set_name, item_id=item.item_id, prompt=item.prompt, response_a=item.response_a,
-                response_b=item.response_b, reference=item.reference, labels=item.labels, judges=item.judges,
-                source=source, created_at=utc_now()))
+    repository.save_judgment_set(store, set_name, source, [asdict(item) for item in items], replace=replace)
     return len(items)
 
 
 def judgment_sets(store: Store | None = None) -> dict[str, int]:
     """Imported set names with their item counts."""
-    from sqlalchemy import func
-
-    store = store or get_store()
-    with store.transaction() as conn:
-        return dict(conn.execute(select(judgments.c.set_name, func.count()).group_by(judgments.c.set_name)).all())
+    return repository.judgment_set_sizes(store or get_store())
 
 
 def load_set(set_name: str, store: Store | None = None) -> list[JudgmentItem]:
     store = store or get_store()
-    with store.transaction() as conn:
-        rows = conn.execute(select(judgments).where(judgments.c.set_name == set_name)
-                            .order_by(judgments.c.id)).mappings().all()
+    rows = repository.judgment_rows(store, set_name)
     if not rows:
         known = ", ".join(sorted(judgment_sets(store))) or "none yet"
         raise InvalidInputError(f"No judgment set named {set_name!r}; imported sets: {known}.")
-    return [JudgmentItem(**{k: row[k] for k in ("item_id", "prompt", "response_a", "response_b", "reference",
-                                                 "labels", "judges")}) for row in rows]
+    return [JudgmentItem(**row) for row in rows]
 
 
 # Human judgment sets shipped in assets/: a fresh data home starts with them, so agreement has real data.

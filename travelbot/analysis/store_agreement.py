@@ -20,8 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-
+from travelbot.analysis import repository
 from travelbot.analysis.agreement import (
     Estimate,
     PairwiseAgreement,
@@ -31,7 +30,6 @@ from travelbot.analysis.agreement import (
     pairwise_agreement,
     system_agreement,
 )
-from travelbot.schema import eval_answers, eval_scores
 from travelbot.store import Store, get_store
 
 WINNER_LABELS = {"model_a": "A", "model_b": "B", "tie": "tie", "tie (bothbad)": "tie"}
@@ -73,13 +71,9 @@ class Scope:
 
     def answers(self, store: Store) -> dict[int, tuple[str, str]]:
         """Evaluation answer id -> (variant, question id) for the answers in scope."""
-        query = select(eval_answers.c.id, eval_answers.c.variant, eval_answers.c.question_id)
-        if self.variants:
-            query = query.where(eval_answers.c.variant.in_(self.variants))
-        if self.split is not None:
-            query = query.where(eval_answers.c.question_id.in_([q for q, _ in self.golden().values()]))
-        with store.transaction() as conn:
-            return {row.id: (row.variant, row.question_id) for row in conn.execute(query)}
+        return repository.answer_keys(
+            store, variants=self.variants or None,
+            question_ids=[q for q, _ in self.golden().values()] if self.split is not None else None)
 
     def to_dict(self) -> dict[str, Any]:
         return {"split": self.split, "variants": list(self.variants), "criterion": self.criterion}
@@ -216,13 +210,7 @@ def criterion_agreement(store: Store, scope: Scope = ALL, *, rounds: int = 1000,
 def _newest_scores(store: Store, metric: str | None, answer_ids: list[int] | None) -> dict[Any, Any]:
     """The newest stored value of one metric per answer ({answer: value}), or of every metric
     ({metric: {answer: value}}) when ``metric`` is None; over the given answers (``None``: all)."""
-    query = select(eval_scores.c.answer_id, eval_scores.c.metric, eval_scores.c.value).order_by(eval_scores.c.id)
-    if answer_ids is not None:
-        query = query.where(eval_scores.c.answer_id.in_(answer_ids))
-    if metric is not None:
-        query = query.where(eval_scores.c.metric == metric)
-    with store.transaction() as conn:
-        rows = conn.execute(query).all()
+    rows = repository.metric_scores(store, metric, answer_ids)
     by_metric: dict[str, dict[int, float | None]] = defaultdict(dict)
     for answer_id, name, value in rows:
         by_metric[name][answer_id] = value
@@ -239,10 +227,7 @@ def store_agreement(metrics: Sequence[str] = ("bleu", "rougeL", "bertscore_f1"),
     systems: dict[str, SystemAgreement] = {}
     if rated:
         by_metric = _newest_scores(store, None, list(rated))
-        with store.transaction() as conn:
-            answers = {row.id: (row.variant, row.question_id) for row in conn.execute(
-                select(eval_answers.c.id, eval_answers.c.variant, eval_answers.c.question_id)
-                .where(eval_answers.c.id.in_(list(rated))))}
+        answers = repository.answer_keys(store, ids=list(rated))
         ids = sorted(rated)
         for metric, values in sorted(by_metric.items()):
             ratings[metric] = correlations([values.get(i) for i in ids], [rated[i] for i in ids],
@@ -289,21 +274,11 @@ def judge_biases(store: Store | None = None, scope: Scope = ALL) -> dict[str, di
     same verdict with the answers in both orders) and the share of decided pairs where it chose the longer
     answer."""
     from travelbot.analysis.agreement import length_preference, position_consistency
-    from travelbot.schema import judge_verdicts
 
     store = store or get_store()
     kept = scope.answers(store) if scope.narrows else None
-    with store.transaction() as conn:
-        rows = conn.execute(select(judge_verdicts.c.judge_model, judge_verdicts.c.winner, judge_verdicts.c.detail,
-                                   judge_verdicts.c.answer_a.label("answer_a_id"),
-                                   eval_answers.c.answer.label("answer_a"), judge_verdicts.c.answer_b)
-                            .join(eval_answers, eval_answers.c.id == judge_verdicts.c.answer_a)).all()
-        if kept is not None:
-            rows = [r for r in rows if r.answer_a_id in kept and r.answer_b in kept]
-        texts = dict(conn.execute(select(eval_answers.c.id, eval_answers.c.answer).where(
-            eval_answers.c.id.in_([r.answer_b for r in rows]))).all()) if rows else {}
-    by_judge: dict[str, list[Any]] = defaultdict(list)
-    for row in rows:
+    by_judge: dict[str, list[repository.PairVerdict]] = defaultdict(list)
+    for row in repository.pair_verdicts(store, kept):
         by_judge[row.judge_model].append(row)
     result = {}
     for judge, group in sorted(by_judge.items()):
@@ -313,7 +288,7 @@ def judge_biases(store: Store | None = None, scope: Scope = ALL) -> dict[str, di
             "position_consistency": position_consistency(first, second),
             "longer_preferred": length_preference([r.winner for r in group],
                                                   [len(r.answer_a.split()) for r in group],
-                                                  [len(texts.get(r.answer_b, "").split()) for r in group]),
+                                                  [len(r.answer_b.split()) for r in group]),
         }
     return result
 
@@ -325,11 +300,7 @@ def rated_scores(metric: str, store: Store | None = None, scope: Scope = ALL) ->
     rated = _rated_eval_answers(store, scope)
     if not rated:
         return []
-    with store.transaction() as conn:
-        rows = conn.execute(select(eval_scores.c.answer_id, eval_scores.c.value, eval_answers.c.variant)
-                            .join(eval_answers, eval_answers.c.id == eval_scores.c.answer_id)
-                            .where(eval_scores.c.metric == metric, eval_scores.c.answer_id.in_(list(rated)))
-                            .order_by(eval_scores.c.id)).all()
+    rows = repository.metric_scores_with_variant(store, metric, list(rated))
     newest = {answer_id: (value, variant) for answer_id, value, variant in rows}
     return [(value, rated[a], variant) for a, (value, variant) in newest.items() if value is not None]
 
@@ -346,13 +317,7 @@ def variant_rankings(metrics: list[str], store: Store | None = None, *, scope: S
     human = {r.variant: r for r in result.board.ratings if scope.keeps_variant(r.variant)}
     rating = {s.variant: s.mean for s in result.ratings.scores
               if s.criterion == scope.criterion and scope.keeps_variant(s.variant)}
-    query = select(eval_answers.c.variant, eval_scores.c.metric, eval_scores.c.value) \
-        .join(eval_answers, eval_answers.c.id == eval_scores.c.answer_id) \
-        .where(eval_scores.c.metric.in_(metrics), eval_scores.c.value.is_not(None))
-    if scope.narrows:
-        query = query.where(eval_answers.c.id.in_(list(scope.answers(store))))
-    with store.transaction() as conn:
-        rows = conn.execute(query).all()
+    rows = repository.variant_metric_values(store, metrics, list(scope.answers(store)) if scope.narrows else None)
     sums: dict[tuple[str, str], list[float]] = defaultdict(list)
     for variant, metric, value in rows:
         sums[(variant, metric)].append(value)

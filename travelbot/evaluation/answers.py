@@ -14,11 +14,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select
-
 from travelbot.data.golden import GoldenQuestion
+from travelbot.evaluation import repository
 from travelbot.models import Variant, generate_batch_stats
-from travelbot.schema import utc_now, eval_answers
+from travelbot.schema import utc_now
 from travelbot.store import Store
 
 # Greedy, so the same answer every run; each variant keeps its own max_new_tokens (a RAFT-format variant needs
@@ -71,9 +70,8 @@ def answer_key(variant: Variant, question: GoldenQuestion, settings: dict[str, A
 def cached_answers(store: Store, keys: Sequence[str]) -> dict[str, EvalAnswer]:
     if not keys:
         return {}
-    with store.transaction() as conn:
-        rows = conn.execute(select(eval_answers).where(eval_answers.c.cache_key.in_(list(keys)))).mappings().all()
-    return {row["cache_key"]: EvalAnswer.from_row(row, cached=True) for row in rows}
+    return {row["cache_key"]: EvalAnswer.from_row(row, cached=True)
+            for row in repository.answers_by_cache_key(store, keys)}
 
 
 def _prompt(variant: Variant, question: str) -> tuple[list[dict[str, str]], list[str]]:
@@ -141,19 +139,10 @@ def golden_answers(
                     "seconds": round(stats.seconds, 4),  # in a padded batch, this answer's share of its time
                     "batch_size": len(chunk), "finish_reason": stats.finish_reason or "stop", "error": error,
                     "created_at": utc_now()})
-            stored = []
-            with store.transaction(write=True) as conn:
-                for row in rows:
-                    if row["error"]:  # returned but not cached, so a re-run tries again
-                        stored.append(EvalAnswer.from_row({**row, "id": 0}))
-                        continue
-                    existing = conn.execute(select(eval_answers).where(eval_answers.c.cache_key == row["cache_key"])
-                                            ).mappings().first()
-                    if existing is None:  # another run may have written it meanwhile
-                        row_id = conn.execute(insert(eval_answers).values(**row)).inserted_primary_key[0]
-                        stored.append(EvalAnswer.from_row({**row, "id": int(row_id)}))
-                    else:
-                        stored.append(EvalAnswer.from_row(existing, cached=True))
+            # an answer that failed is returned but not cached, so a re-run tries again
+            saved = iter(repository.add_answers(store, [row for row in rows if not row["error"]]))
+            stored = [EvalAnswer.from_row({**row, "id": 0}) if row["error"] else EvalAnswer.from_row(*next(saved))
+                      for row in rows]
             for q, answer in zip(chunk, stored, strict=True):
                 results[(variant.name, q.id)] = answer
             done += len(chunk)

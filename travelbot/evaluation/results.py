@@ -11,11 +11,9 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import desc, select
-
+from travelbot.evaluation import repository
 from travelbot.stats import mean_interval, wilson_interval
 from travelbot.errors import InvalidInputError
-from travelbot.schema import eval_answers, eval_run_answers, eval_runs, eval_scores, judge_verdicts
 from travelbot.store import Store, get_store
 
 
@@ -93,26 +91,18 @@ class RunResults:
 
 
 def latest_run_id(store: Store | None = None) -> int | None:
-    store = store or get_store()
-    with store.transaction() as conn:
-        return conn.scalar(select(eval_runs.c.id).order_by(desc(eval_runs.c.id)).limit(1))
+    return repository.newest_run_id(store or get_store())
 
 
 def seconds_per_token(store: Store | None = None, recent: int = 200) -> float | None:
     """Generation seconds per answer token over the most recent stored answers (None before any), for estimates."""
-    store = store or get_store()
-    with store.transaction() as conn:
-        rows = conn.execute(select(eval_answers.c.seconds, eval_answers.c.completion_tokens)
-                            .where(eval_answers.c.error.is_(None)).order_by(desc(eval_answers.c.id)).limit(recent)).all()
-    tokens = sum(r.completion_tokens for r in rows)
-    return sum(r.seconds for r in rows) / tokens if tokens else None
+    rows = repository.answer_costs(store or get_store(), recent)
+    tokens = sum(completion_tokens for _, completion_tokens in rows)
+    return sum(seconds for seconds, _ in rows) / tokens if tokens else None
 
 
 def runs(store: Store | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    store = store or get_store()
-    with store.transaction() as conn:
-        return [dict(r) for r in conn.execute(select(eval_runs).order_by(desc(eval_runs.c.id)).limit(limit))
-                .mappings().all()]
+    return repository.run_rows(store or get_store(), limit)
 
 
 def run_results(run_id: int | None = None, store: Store | None = None, *, seed: int = 0,
@@ -121,22 +111,13 @@ def run_results(run_id: int | None = None, store: Store | None = None, *, seed: 
     pairwise tables when only the answers and verdicts are needed (the per-question drill-down)."""
     store = store or get_store()
     run_id = run_id if run_id is not None else latest_run_id(store)
-    with store.transaction() as conn:
-        run = conn.execute(select(eval_runs).where(eval_runs.c.id == (run_id or -1))).mappings().first()
-        if run is None:
-            raise InvalidInputError("There is no such evaluation run; run one first (travelbot eval or the Evaluate tab).")
-        answer_rows = conn.execute(select(eval_answers).join(
-            eval_run_answers, eval_run_answers.c.answer_id == eval_answers.c.id)
-            .where(eval_run_answers.c.run_id == run_id).order_by(eval_answers.c.id)).mappings().all()
-        ids = [a["id"] for a in answer_rows]
-        score_rows = conn.execute(select(eval_scores).where(eval_scores.c.answer_id.in_(ids))
-                                  .order_by(eval_scores.c.id)).mappings().all() if ids else []
-        verdict_rows = conn.execute(select(judge_verdicts).where(
-            judge_verdicts.c.answer_a.in_(ids), judge_verdicts.c.answer_b.in_(ids))
-            .order_by(judge_verdicts.c.id)).mappings().all() if ids else []
+    stored = repository.run_rows_with_answers(store, run_id)
+    if stored is None:
+        raise InvalidInputError("There is no such evaluation run; run one first (travelbot eval or the Evaluate tab).")
+    run, answer_rows, verdict_rows = stored.run, stored.answers, stored.verdicts
     chosen = set(run["scorers"])
     latest: dict[int, dict[str, Any]] = defaultdict(dict)
-    for row in score_rows:  # the newest version of each metric counts
+    for row in stored.scores:  # the newest version of each metric counts
         if row["scorer"] in chosen:
             latest[row["answer_id"]][row["metric"]] = row
     answers = []
@@ -148,7 +129,7 @@ def run_results(run_id: int | None = None, store: Store | None = None, *, seed: 
                                           "completion_tokens", "finish_reason", "error")} | {"scores": scores})
     metrics = _metric_summaries(answers, run["variants"], seed) if summarise else []
     pairs = _pair_summaries(verdict_rows) if summarise else []
-    return RunResults(dict(run), metrics, pairs, answers, [_verdict(v) for v in verdict_rows])
+    return RunResults(run, metrics, pairs, answers, [_verdict(v) for v in verdict_rows])
 
 
 def _metric_summaries(answers: list[dict[str, Any]], variants: list[str], seed: int) -> list[MetricSummary]:

@@ -20,15 +20,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psutil
-from sqlalchemy import insert, select, update
 
 from travelbot.config import Settings, get_settings
 from travelbot.errors import InvalidInputError, TravelbotError
 from travelbot.data.golden import SPLITS
+from travelbot.evaluation import repository
 from travelbot.evaluation.answers import DEFAULT_SETTINGS, EvalAnswer, Progress, golden_answers
 from travelbot.evaluation.scorers import LLM_SCORERS, REFERENCE_SCORERS, SCORER_NAMES, SCORERS
 from travelbot.evaluation.scores import Score, ScorerInfo
-from travelbot.schema import utc_now, eval_run_answers, eval_runs, eval_scores, judge_verdicts
 from travelbot.store import Store, get_store
 
 log = logging.getLogger(__name__)
@@ -86,12 +85,8 @@ def _stored_scores(store: Store, answer_ids: Sequence[int], scorer: ScorerInfo) 
     """Answers that already have every metric of this scorer version."""
     if not answer_ids:
         return set()
-    with store.transaction() as conn:
-        rows = conn.execute(select(eval_scores.c.answer_id, eval_scores.c.metric).where(
-            eval_scores.c.answer_id.in_(list(answer_ids)), eval_scores.c.scorer == scorer.name,
-            eval_scores.c.scorer_version == scorer.version)).all()
     have: dict[int, set[str]] = {}
-    for answer_id, metric in rows:
+    for answer_id, metric in repository.scored_metrics(store, answer_ids, scorer.name, scorer.version):
         have.setdefault(answer_id, set()).add(metric)
     return {a for a, metrics in have.items() if set(scorer.metrics) <= metrics}
 
@@ -103,15 +98,7 @@ def _unscored(store: Store, answers: list[EvalAnswer], scorer: ScorerInfo) -> li
 
 
 def _save_scores(store: Store, answer: EvalAnswer, scorer: ScorerInfo, scores: Sequence[Score]) -> None:
-    with store.transaction(write=True) as conn:
-        existing = set(conn.scalars(select(eval_scores.c.metric).where(
-            eval_scores.c.answer_id == answer.id, eval_scores.c.scorer == scorer.name,
-            eval_scores.c.scorer_version == scorer.version)))
-        for score in scores:
-            if score.metric not in existing:
-                conn.execute(insert(eval_scores).values(
-                    answer_id=answer.id, scorer=scorer.name, scorer_version=scorer.version, metric=score.metric,
-                    value=score.value, missing=score.missing, detail=score.detail, created_at=utc_now()))
+    repository.add_scores(store, answer.id, scorer.name, scorer.version, scores)
 
 
 def _score_reference(store: Store, answers: list[EvalAnswer], name: str, progress: Progress | None) -> None:
@@ -179,25 +166,19 @@ def _judge_pairs(store: Store, answers: list[EvalAnswer], judge, progress: Progr
     pairs = [(a, b) for group in by_question.values()
              for a, b in itertools.combinations(sorted(group, key=lambda x: x.variant), 2)]
     keyed = [(judge.key(PairItem(a.question, a.answer, b.answer, a.golden)), a, b) for a, b in pairs]
-    with store.transaction() as conn:
-        done = set(conn.scalars(select(judge_verdicts.c.cache_key).where(
-            judge_verdicts.c.cache_key.in_([k for k, _, _ in keyed])))) if keyed else set()
+    done = repository.verdict_keys(store, [k for k, _, _ in keyed])
     todo = [(k, a, b) for k, a, b in keyed if k not in done]
     for start in range(0, len(todo), 16):
         chunk = todo[start : start + 16]
         results = judge.compare([PairItem(a.question, a.answer, b.answer, a.golden) for _, a, b in chunk])
-        with store.transaction(write=True) as conn:
-            for (key, a, b), result in zip(chunk, results, strict=True):
-                if conn.scalar(select(judge_verdicts.c.id).where(judge_verdicts.c.cache_key == key)) is not None:
-                    continue
-                conn.execute(insert(judge_verdicts).values(
-                    cache_key=key, kind="pairwise", question_id=a.question_id, answer_a=a.id, answer_b=b.id,
-                    variant_a=a.variant, variant_b=b.variant, judge_model=judge.endpoint.model,
-                    prompt_version=result.prompt_version, winner=result.winner, missing=result.missing,
-                    consistent=result.consistent,
-                    detail={"verdicts": list(result.verdicts), "reasoning": list(result.reasoning),
-                            "raw": list(result.raw), "order_missing": list(result.order_missing)},
-                    usage=_usage_dict(result.usage), created_at=utc_now()))
+        repository.add_verdicts(store, [{
+            "cache_key": key, "kind": "pairwise", "question_id": a.question_id, "answer_a": a.id, "answer_b": b.id,
+            "variant_a": a.variant, "variant_b": b.variant, "judge_model": judge.endpoint.model,
+            "prompt_version": result.prompt_version, "winner": result.winner, "missing": result.missing,
+            "consistent": result.consistent,
+            "detail": {"verdicts": list(result.verdicts), "reasoning": list(result.reasoning),
+                       "raw": list(result.raw), "order_missing": list(result.order_missing)},
+            "usage": _usage_dict(result.usage)} for (key, a, b), result in zip(chunk, results, strict=True)])
         if progress:
             progress(start + len(chunk), len(todo), f"pairwise: judged {start + len(chunk)}/{len(todo)}")
 
@@ -230,13 +211,17 @@ def evaluate(config: EvalConfig, *, store: Store | None = None, settings: Settin
     length = {"max_new_tokens": settings.max_new_tokens} if settings.max_new_tokens > 0 else {}  # else each its own
     generation = {**DEFAULT_SETTINGS, **length, **config.settings}
     owner = _this_process()
-    with store.transaction(write=True) as conn:
-        run_id = int(conn.execute(insert(eval_runs).values(
-            status="running", variants=[v.name for v in variants], split=config.split, question_limit=config.limit,
-            scorers=list(config.scorers), settings=generation, progress={"owner": owner},
-            judge={"model": judge.endpoint.model, "base_url": judge.endpoint.base_url} if judge else None,
-            created_at=utc_now())).inserted_primary_key[0])
-        stop_event = _stop_flags[run_id] = threading.Event()  # live before the row is visible, for reconcile_runs
+    stop_event = threading.Event()
+
+    def running_here(run_id: int) -> None:  # live before the row is visible, for reconcile_runs
+        _stop_flags[run_id] = stop_event
+
+    run_id = repository.insert_run(store, {
+        "status": "running", "variants": [v.name for v in variants], "split": config.split,
+        "question_limit": config.limit, "scorers": list(config.scorers), "settings": generation,
+        "progress": {"owner": owner},
+        "judge": {"model": judge.endpoint.model, "base_url": judge.endpoint.base_url} if judge else None,
+    }, before_commit=running_here)
     status, error = "failed", None
     outer_progress, outer_stop = progress, should_stop
     last = [0.0]
@@ -245,9 +230,7 @@ def evaluate(config: EvalConfig, *, store: Store | None = None, settings: Settin
         now = time.monotonic()
         if now - last[0] > 0.5 or done >= total:  # a row update at most twice a second
             last[0] = now
-            with store.transaction(write=True) as conn:
-                conn.execute(update(eval_runs).where(eval_runs.c.id == run_id).values(
-                    progress={"owner": owner, "done": done, "total": total, "what": what}))
+            repository.set_run_progress(store, run_id, {"owner": owner, "done": done, "total": total, "what": what})
         if outer_progress:
             outer_progress(done, total, what)
 
@@ -259,9 +242,7 @@ def evaluate(config: EvalConfig, *, store: Store | None = None, settings: Settin
     try:
         answers = golden_answers(variants, questions, store, settings=generation, batch_size=config.batch_size,
                                  progress=progress, should_stop=should_stop)
-        with store.transaction(write=True) as conn:
-            for answer_id in {a.id for a in answers if a.id}:
-                conn.execute(insert(eval_run_answers).values(run_id=run_id, answer_id=answer_id))
+        repository.add_run_answers(store, run_id, {a.id for a in answers if a.id})
         scored = [a for a in answers if a.id and not a.error]
         for name in config.scorers:
             if should_stop and should_stop():
@@ -286,10 +267,8 @@ def evaluate(config: EvalConfig, *, store: Store | None = None, settings: Settin
         raise
     finally:
         try:
-            with store.transaction(write=True) as conn:
-                conn.execute(update(eval_runs).where(eval_runs.c.id == run_id).values(
-                    status=status, error=error, finished_at=utc_now(),
-                    usage=_usage_dict(judge.usage) if judge else None))
+            repository.finish_run(store, run_id, status=status, error=error,
+                                  usage=_usage_dict(judge.usage) if judge else None)
         finally:  # only once its row is final, so reconcile_runs never takes it for abandoned
             _stop_flags.pop(run_id, None)
 
@@ -324,16 +303,12 @@ def reconcile_runs(store: Store | None = None) -> list[int]:
     """Mark failed every "running" run whose process is gone (kept answers and scores are untouched);
     returns their ids. Call it when a server or the CLI starts."""
     store = store or get_store()
-    with store.transaction() as conn:
-        running = conn.execute(select(eval_runs.c.id, eval_runs.c.progress, eval_runs.c.created_at).where(
-            eval_runs.c.status == "running")).all()
-    sqlite = store.engine.dialect.name == "sqlite"
+    running = repository.running_runs(store)
+    sqlite = repository.on_sqlite(store)
     gone = [run_id for run_id, progress, created in running
             if _gone(run_id, (progress or {}).get("owner"), created, sqlite)]
     if gone:
-        with store.transaction(write=True) as conn:
-            conn.execute(update(eval_runs).where(eval_runs.c.id.in_(gone), eval_runs.c.status == "running").values(
-                status="failed", error=STOPPED, finished_at=utc_now()))
+        repository.fail_running_runs(store, gone, STOPPED)
         log.warning("Evaluation runs %s were left running by a process that is gone; marked failed.", gone)
     return gone
 
@@ -373,12 +348,4 @@ def evaluate_in_background(config: EvalConfig, settings: Settings | None = None)
 
 def missing_counts(store: Store, run_id: int) -> dict[str, int]:
     """Per metric, how many of the run's scores could not be computed."""
-    from sqlalchemy import func
-
-    with store.transaction() as conn:
-        rows = conn.execute(
-            select(eval_scores.c.metric, func.count()).join(
-                eval_run_answers, eval_run_answers.c.answer_id == eval_scores.c.answer_id)
-            .where(eval_run_answers.c.run_id == run_id, eval_scores.c.value.is_(None))
-            .group_by(eval_scores.c.metric)).all()
-    return {metric: int(n) for metric, n in rows}
+    return repository.missing_score_counts(store, run_id)

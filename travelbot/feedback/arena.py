@@ -15,15 +15,14 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exc, func, insert, select, text
-
 from travelbot.chat import ParallelReplies, Reply, reply, reply_length
 from travelbot.data.raft import shown_answer
 from travelbot.config import Settings, get_settings
 from travelbot.errors import InvalidInputError, TravelbotError
+from travelbot.feedback import repository
 from travelbot.feedback.voters import Voter, flag_reason, flag_words
 from travelbot.models import Registry, get_registry
-from travelbot.schema import WINNERS, utc_now, battles, votes
+from travelbot.schema import WINNERS, utc_now
 from travelbot.store import Store, get_store
 
 log = logging.getLogger(__name__)
@@ -122,11 +121,8 @@ def draw_pair(weights: Mapping[str, float], counts: Mapping[frozenset, int], rng
 
 def pair_counts(store: Store) -> dict[frozenset, int]:
     """Battles started so far per unordered pair of variants."""
-    with store.transaction() as conn:
-        rows = conn.execute(select(battles.c.variant_a, battles.c.variant_b, func.count())
-                            .group_by(battles.c.variant_a, battles.c.variant_b)).all()
     counts: dict[frozenset, int] = {}
-    for a, b, n in rows:
+    for a, b, n in repository.battle_pair_counts(store):
         counts[frozenset((a, b))] = counts.get(frozenset((a, b)), 0) + n
     return counts
 
@@ -154,15 +150,13 @@ def start_battle(voter: Voter, *, store: Store | None = None, settings: Settings
         settings={"temperature": ARENA_TEMPERATURE, "max_new_tokens": settings.max_new_tokens,
                   "max_turns": settings.arena_max_turns},
         source="arena", created_at=utc_now())
-    with store.transaction(write=True) as conn:
-        conn.execute(insert(battles).values(**battle.__dict__))
+    repository.insert_battle(store, battle.__dict__)
     return battle
 
 
 def get_battle(battle_id: str | None, store: Store | None = None) -> Battle:
     store = store or get_store()
-    with store.transaction() as conn:
-        row = conn.execute(select(battles).where(battles.c.id == (battle_id or ""))).mappings().first()
+    row = repository.battle_row(store, battle_id or "")
     if row is None:
         raise InvalidInputError("That battle does not exist; press “New round” to start one.")
     return Battle(**row)
@@ -182,8 +176,7 @@ def exchanges(battle: Battle, store: Store | None = None) -> list[Exchange]:
 
 
 def has_vote(battle_id: str, store: Store) -> bool:
-    with store.transaction() as conn:
-        return conn.scalar(select(votes.c.id).where(votes.c.battle_id == battle_id)) is not None
+    return repository.battle_has_vote(store, battle_id)
 
 
 _busy: set[str] = set()  # battles answering right now in this process
@@ -332,21 +325,13 @@ def record_vote(battle_id: str, choice: str, voter: Voter, *, store: Store | Non
         "conversation_a": _conversation(history, "a"), "conversation_b": _conversation(history, "b"),
         "turns": len(history), "settings": battle.settings, "flagged": reason is not None, "flag_reason": reason,
         "source": battle.source, "created_at": utc_now()}
-    since = row["created_at"] - timedelta(days=1)
-    try:
-        with store.transaction(write=True) as conn:
-            if conn.dialect.name == "postgresql":  # one voter's votes are counted and added one at a time
-                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:voter))"), {"voter": voter.id})
-            if conn.scalar(select(votes.c.id).where(votes.c.battle_id == battle.id)) is not None:
-                raise InvalidInputError("This battle already has a vote.")
-            today = conn.scalar(select(func.count()).select_from(votes)
-                                .where(votes.c.voter_id == voter.id, votes.c.created_at >= since)) or 0
-            if today >= settings.votes_per_day:
-                raise InvalidInputError(
-                    f"You have cast {today} votes in the last 24 hours, the most allowed; thank you — come back tomorrow.")
-            vote_id = int(conn.execute(insert(votes).values(**row)).inserted_primary_key[0])
-    except exc.IntegrityError:  # a concurrent click on the same battle got there first
-        raise InvalidInputError("This battle already has a vote.") from None
+    added = repository.add_vote(store, row, since=row["created_at"] - timedelta(days=1),
+                                per_day=settings.votes_per_day)
+    if added.refused == "voted":
+        raise InvalidInputError("This battle already has a vote.")
+    if added.id is None:
+        raise InvalidInputError(f"You have cast {added.recent} votes in the last 24 hours, the most allowed; "
+                                "thank you — come back tomorrow.")
     judged = False
     if reason is None:
         from travelbot.feedback.battle_judge import judge_after_vote
@@ -355,7 +340,7 @@ def record_vote(battle_id: str, choice: str, voter: Voter, *, store: Store | Non
     variants = registry.variants()
     method = lambda name: variants[name].method if name in variants else None
     return VoteResult(battle.id, winner, battle.variant_a, battle.variant_b, method(battle.variant_a),
-                      method(battle.variant_b), reason is not None, reason, vote_id, judged)
+                      method(battle.variant_b), reason is not None, reason, added.id, judged)
 
 
 def suggest_question(rng: random.Random | None = None, settings: Settings | None = None) -> str:

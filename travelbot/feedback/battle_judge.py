@@ -21,10 +21,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select
-
 from travelbot.config import Settings, get_settings
-from travelbot.schema import utc_now, battle_judgments, votes
+from travelbot.feedback import repository
 from travelbot.store import Store, get_store
 
 log = logging.getLogger(__name__)
@@ -72,14 +70,7 @@ def judge_battles(store: Store | None = None, settings: Settings | None = None, 
     judge = judge or Judge(JudgeEndpoint.from_settings(settings))
     model = judge.endpoint.model
     try:
-        query = select(votes.c.battle_id, votes.c.conversation_a, votes.c.conversation_b) \
-            .where(votes.c.flagged.is_(False)).order_by(votes.c.id)
-        if battle_ids is not None:
-            query = query.where(votes.c.battle_id.in_(list(battle_ids)))
-        with store.transaction() as conn:
-            rows = conn.execute(query).all()
-            done = set(conn.scalars(select(battle_judgments.c.battle_id)
-                                    .where(battle_judgments.c.judge_model == model)))
+        rows, done = repository.battles_to_judge(store, model, battle_ids)
         golden = {q.question.strip(): q.reference_answer for q in load_golden(golden_path(settings))[0]}
         todo, skipped = [], 0
         for battle_id, conversation_a, conversation_b in rows:
@@ -92,22 +83,20 @@ def judge_battles(store: Store | None = None, settings: Settings | None = None, 
             todo.append((battle_id, PairItem(a[0], a[1], b[1], golden.get(a[0].strip()))))
         todo = todo[:limit] if limit is not None else todo
         results = judge.compare([item for _, item in todo])
-        stored = failed = 0
-        with _lock, store.transaction(write=True) as conn:
-            for (battle_id, _), result in zip(todo, results):
-                if result.missing is not None and result.missing != "parse failure":
-                    failed += 1
-                    continue
-                conn.execute(delete(battle_judgments).where(battle_judgments.c.battle_id == battle_id,
-                                                            battle_judgments.c.judge_model == model))
-                conn.execute(insert(battle_judgments).values(
-                    battle_id=battle_id, judge_model=model, prompt_version=result.prompt_version,
-                    winner=result.winner, missing=result.missing, consistent=result.consistent,
-                    detail={"verdicts": list(result.verdicts), "reasoning": list(result.reasoning),
-                            "order_missing": list(result.order_missing)},
-                    usage=result.usage.to_dict(), created_at=utc_now()))
-                stored += 1
-        return JudgedBattles(model, stored, failed, skipped, len(done & {r[0] for r in rows}),
+        verdicts, failed = [], 0
+        for (battle_id, _), result in zip(todo, results):
+            if result.missing is not None and result.missing != "parse failure":
+                failed += 1
+                continue
+            verdicts.append({
+                "battle_id": battle_id, "prompt_version": result.prompt_version, "winner": result.winner,
+                "missing": result.missing, "consistent": result.consistent,
+                "detail": {"verdicts": list(result.verdicts), "reasoning": list(result.reasoning),
+                           "order_missing": list(result.order_missing)},
+                "usage": result.usage.to_dict()})
+        with _lock:
+            repository.save_battle_judgments(store, model, verdicts)
+        return JudgedBattles(model, len(verdicts), failed, skipped, len(done & {r[0] for r in rows}),
                              judge.usage.to_dict())
     finally:
         if own:
@@ -132,11 +121,7 @@ def judge_after_vote(battle_id: str, settings: Settings | None = None, store: St
 
 def judge_labels(store: Store | None = None) -> dict[str, dict[str, str]]:
     """judge model -> {battle id: "A" | "B" | "tie"} for every decided verdict."""
-    store = store or get_store()
-    with store.transaction() as conn:
-        rows = conn.execute(select(battle_judgments.c.judge_model, battle_judgments.c.battle_id,
-                                   battle_judgments.c.winner).where(battle_judgments.c.winner.is_not(None))).all()
     labels: dict[str, dict[str, str]] = {}
-    for model, battle_id, winner in rows:
+    for model, battle_id, winner in repository.decided_battle_judgments(store or get_store()):
         labels.setdefault(model, {})[battle_id] = winner
     return labels

@@ -10,18 +10,17 @@ row of a rater for an answer is the one that counts.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from datetime import timedelta
 
-from sqlalchemy import func, insert, select
-
 from travelbot.config import Settings, get_settings
 from travelbot.data.raft import shown_answer
 from travelbot.errors import InvalidInputError
+from travelbot.feedback import repository
 from travelbot.feedback.voters import Voter
-from travelbot.schema import utc_now, chat_turns, eval_answers, rating_offers, ratings
+from travelbot.schema import utc_now
 from travelbot.store import ChatTurn, Store, get_store
 from travelbot.text import clean_text
 
@@ -46,29 +45,10 @@ def _turn_item(turn: ChatTurn) -> RatingItem:
     return RatingItem(f"turn:{turn.id}", question, shown_answer(turn))
 
 
-_TURN_COLUMNS = [chat_turns.c[f.name] for f in fields(ChatTurn)]
-
-
-def _answered_turns(store: Store, turn_id: int | None = None) -> list[ChatTurn]:
-    query = (select(*_TURN_COLUMNS).where(chat_turns.c.error.is_(None), chat_turns.c.finish_reason.in_(("stop", "length")),
-                                    chat_turns.c.answer != "")
-             .order_by(chat_turns.c.id.desc()).limit(POOL_SIZE))
-    if turn_id is not None:
-        query = query.where(chat_turns.c.id == turn_id)
-    with store.transaction() as conn:
-        return [ChatTurn(**row) for row in conn.execute(query).mappings().all()]
-
-
 def _evaluation_items(store: Store, answer_id: int | None = None) -> list[tuple[RatingItem, str]]:
     """Answers from evaluation runs (golden questions), newest first."""
-    query = (select(eval_answers.c.id, eval_answers.c.question, eval_answers.c.answer, eval_answers.c.variant)
-             .where(eval_answers.c.error.is_(None), eval_answers.c.answer != "")
-             .order_by(eval_answers.c.id.desc()).limit(POOL_SIZE))
-    if answer_id is not None:
-        query = query.where(eval_answers.c.id == answer_id)
-    with store.transaction() as conn:
-        rows = conn.execute(query).all()
-    return [(RatingItem(f"eval:{row.id}", row.question, row.answer), row.variant) for row in rows]
+    return [(RatingItem(f"eval:{id_}", question, answer), variant)
+            for id_, question, answer, variant in repository.answered_evaluation_answers(store, POOL_SIZE, answer_id)]
 
 
 def rating_pool(store: Store | None = None) -> dict[str, tuple[RatingItem, str]]:
@@ -77,7 +57,7 @@ def rating_pool(store: Store | None = None) -> dict[str, tuple[RatingItem, str]]
     store = store or get_store()
     pool: dict[str, tuple[RatingItem, str]] = {}
     seen: set[tuple[str, str, str]] = set()
-    candidates = [(_turn_item(turn), turn.variant) for turn in reversed(_answered_turns(store))]
+    candidates = [(_turn_item(turn), turn.variant) for turn in reversed(repository.answered_turns(store, POOL_SIZE))]
     candidates += list(reversed(_evaluation_items(store)))
     for item, variant in candidates:
         key = (variant, item.question, item.answer)
@@ -96,10 +76,7 @@ def next_item(rater: Voter, *, store: Store | None = None, settings: Settings | 
     """
     settings = settings or get_settings()
     store = store or get_store(settings)
-    with store.transaction() as conn:
-        raters = dict(conn.execute(select(ratings.c.item_id, func.count(ratings.c.rater_id.distinct()))
-                                   .group_by(ratings.c.item_id)).all())
-        mine = set(conn.scalars(select(ratings.c.item_id).where(ratings.c.rater_id == rater.id)))
+    raters, mine = repository.raters_per_item(store, rater.id)
     open_items = [(raters.get(item_id, 0), item) for item_id, (item, _) in rating_pool(store).items()
                   if item_id not in mine and raters.get(item_id, 0) < settings.rating_overlap
                   and (not evaluation_only or item_id.startswith("eval:"))]
@@ -113,9 +90,7 @@ def next_item(rater: Voter, *, store: Store | None = None, settings: Settings | 
 
 def offer(item_id: str, rater: Voter, store: Store | None = None) -> None:
     """Note that this answer is shown to this rater, who may then rate it."""
-    store = store or get_store()
-    with store.transaction(write=True) as conn:
-        conn.execute(insert(rating_offers).values(item_id=item_id, rater_id=rater.id, created_at=utc_now()))
+    repository.insert_offer(store or get_store(), item_id, rater.id)
 
 
 def check_scores(scores: dict[str, Any], comment: str | None) -> tuple[dict[str, int], str | None]:
@@ -156,40 +131,30 @@ def record_rating(item_id: str, scores: dict[str, Any], rater: Voter, comment: s
     kind, _, number = (item_id or "").partition(":")
     found: list[tuple[RatingItem, str]] = []
     if kind == "turn" and number.isdigit():
-        found = [(_turn_item(t), t.variant) for t in _answered_turns(store, int(number))]
+        found = [(_turn_item(t), t.variant) for t in repository.answered_turns(store, POOL_SIZE, int(number))]
     elif kind == "eval" and number.isdigit():
         found = _evaluation_items(store, int(number))
     if not found:
         raise InvalidInputError("That answer cannot be rated (it is unknown or unfinished); press “Next answer”.")
     item, variant = found[0]
-    with store.transaction(write=True) as conn:
-        offered = conn.scalar(select(rating_offers.c.id).where(rating_offers.c.item_id == item.item_id,
-                                                               rating_offers.c.rater_id == rater.id).limit(1))
-        if offered is None:
-            raise InvalidInputError("That answer was not shown to you, so you cannot rate it; press “Next answer”.")
-        since = utc_now() - timedelta(days=1)
-        today = conn.scalar(select(func.count()).select_from(ratings)
-                            .where(ratings.c.rater_id == rater.id, ratings.c.created_at >= since)) or 0
-        if today >= settings.ratings_per_day:
-            raise InvalidInputError(f"You have given {today} ratings in the last 24 hours, the most allowed; "
-                                    "thank you — come back tomorrow.")
-        return int(conn.execute(insert(ratings).values(
-            item_id=item.item_id, variant=variant, question=item.question, answer=item.answer,
-            rater_id=rater.id, rater_name=rater.name, scores=clean, comment=comment, created_at=utc_now(),
-        )).inserted_primary_key[0])
+    added = repository.add_rating(store, {
+        "item_id": item.item_id, "variant": variant, "question": item.question, "answer": item.answer,
+        "rater_id": rater.id, "rater_name": rater.name, "scores": clean, "comment": comment,
+    }, since=utc_now() - timedelta(days=1), per_day=settings.ratings_per_day)
+    if added.refused == "not offered":
+        raise InvalidInputError("That answer was not shown to you, so you cannot rate it; press “Next answer”.")
+    if added.id is None:
+        raise InvalidInputError(f"You have given {added.recent} ratings in the last 24 hours, the most allowed; "
+                                "thank you — come back tomorrow.")
+    return added.id
 
 
 def rating_rows(store: Store | None = None) -> list[dict[str, Any]]:
     """Every rating, oldest first (later rows of the same rater and answer supersede earlier ones)."""
-    store = store or get_store()
-    with store.transaction() as conn:
-        rows = conn.execute(select(ratings).order_by(ratings.c.id)).mappings().all()
+    rows = repository.all_ratings(store or get_store())
     return [{**row, "created_at": row["created_at"].isoformat()} for row in rows]
 
 
 def rated_count(rater: Voter, store: Store | None = None) -> int:
     """How many different answers this rater has scored."""
-    store = store or get_store()
-    with store.transaction() as conn:
-        return int(conn.scalar(select(func.count(ratings.c.item_id.distinct()))
-                               .where(ratings.c.rater_id == rater.id)) or 0)
+    return repository.rated_item_count(store or get_store(), rater.id)

@@ -14,21 +14,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
-
+from travelbot.feedback import repository
 from travelbot.jsonl import LoadReport, read_jsonl, write_jsonl
-from travelbot.schema import WINNERS, utc_now, battles, votes
+from travelbot.schema import WINNERS, utc_now
 from travelbot.store import Store, get_store
 
 
 def battle_rows(store: Store | None = None, *, include_flagged: bool = True) -> list[dict[str, Any]]:
     """Every vote in the store as a FastChat battle row, oldest first."""
-    store = store or get_store()
-    query = select(votes).order_by(votes.c.id)
-    if not include_flagged:
-        query = query.where(votes.c.flagged.is_(False))
-    with store.transaction() as conn:
-        rows = conn.execute(query).mappings().all()
+    rows = repository.vote_rows(store or get_store(), include_flagged=include_flagged)
     return [{
         "question_id": row["battle_id"], "model_a": row["model_a"], "model_b": row["model_b"],
         "winner": row["winner"], "judge": row["judge"],
@@ -92,19 +86,9 @@ def import_votes(path: Path, store: Store | None = None) -> LoadReport:
     store = store or get_store()
     path = Path(path)
     rows, report = read_jsonl(path, validate=validate_battle_row)
-    report.loaded = 0
-    source = f"import:{path.name}"
-    with store.transaction(write=True) as conn:
-        known = set(conn.scalars(select(battles.c.id)))
-        for number, row in enumerate(rows, start=1):
-            if row["battle_id"] in known:
-                report.refuse(f"{path.name} row {number}", "battle already in the store", row["battle_id"])
-                continue
-            known.add(row["battle_id"])
-            conn.execute(insert(battles).values(
-                id=row["battle_id"], variant_a=row["model_a"], variant_b=row["model_b"], conversation_a=None,
-                conversation_b=None, voter_id=row["voter_id"], voter_name=row["voter_name"],
-                settings=row["settings"], source=source, created_at=row["created_at"]))
-            conn.execute(insert(votes).values(**row, source=source))
-            report.loaded += 1
+    added = repository.add_imported_votes(store, rows, f"import:{path.name}")
+    for number, (row, new) in enumerate(zip(rows, added, strict=True), start=1):
+        if not new:
+            report.refuse(f"{path.name} row {number}", "battle already in the store", row["battle_id"])
+    report.loaded = sum(added)
     return report
