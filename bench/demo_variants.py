@@ -7,9 +7,11 @@ Runs `travelbot eval` (lexical, BERTScore, MiniLM similarity, length) over the s
 earlier run with ``--run`` — and adds, per variant: the share of answers that carry RAFT's final-answer
 marker (``<ANSWER>:``; RAFT-trained variants only), the share that ended on their own (EOS) within the
 length limit, and the mean answer length in tokens, each share with its Wilson 95% interval. Metric means
-carry their bootstrap 95% intervals from the run. Evaluation decodes every variant alike (greedy, the
-configured ``max_new_tokens``, repetition penalty 1.1; printed under ``settings``); ``--set`` changes that
-for every variant (e.g. ``--set max_new_tokens=384``, the length RAFT-format variants are served with). Answers are cached, so a second call costs only scoring.
+carry their bootstrap 95% intervals from the run. Evaluation decodes greedily with repetition penalty 1.1,
+each variant with its own ``max_new_tokens`` as served (256; 384 for RAFT-format variants, whose quotes come
+before the answer) unless ``TRAVELBOT_MAX_NEW_TOKENS`` sets one for all; the run's settings are printed under
+``settings``. ``--set`` changes a setting for every variant (e.g. ``--set max_new_tokens=256``). Answers are
+cached, so a second call costs only scoring.
 """
 
 from __future__ import annotations

@@ -119,10 +119,10 @@ def launch(host: str | None = None, port: int | None = None, **kwargs) -> gr.Blo
     settings = replace(settings, host=host or settings.host, port=port or settings.port)
     set_settings(settings)
     check_sign_in(settings)
+    warm_up()  # first: the models load while the store is prepared and the page is built
     reconcile_runs()  # evaluation runs that died with the last server are marked failed
     import_bundled()  # a fresh data home starts with real human judgments (PandaLM's), for Agreement
     app = build_app()
-    warm_up()
     start_mirroring()
     app.queue(default_concurrency_limit=4)
     app.launch(server_name=settings.host, server_port=settings.port, css=css(), footer_links=["api"],
