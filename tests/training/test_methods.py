@@ -136,6 +136,8 @@ def test_bad_training_requests_are_one_sentence(runs_home, dataset):
         resolve_config("qlora", base="smollm2-135m", overrides={"warp_speed": 9})
     with pytest.raises(TravelbotError, match="must be a number"):
         resolve_config("qlora", base="smollm2-135m", overrides={"learning_rate": "fast"})
+    # As typed on the command line: "2e-4" is a number although YAML 1.1 reads it as text.
+    assert resolve_config("qlora", base="smollm2-135m", overrides={"learning_rate": "2e-4"}).learning_rate == 2e-4
     with pytest.raises(TravelbotError, match="either a base"):
         resolve_config("qlora", base="smollm2-135m", from_variant="x")
     with pytest.raises(TravelbotError, match="not a dataset build"):

@@ -112,6 +112,11 @@ def _coerce(key: str, value: Any, like: Any) -> Any:
             raise TravelbotError(f"Setting {key} must be true or false.")
         return value
     if isinstance(like, (int, float)) and not isinstance(like, bool):
+        if isinstance(value, str):  # YAML 1.1 reads "2e-4" (no decimal point) as text; Python reads it as 0.0002
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TravelbotError(f"Setting {key} must be a number, not {value!r}.")
         return type(like)(value) if isinstance(like, float) or float(value).is_integer() else value
