@@ -117,6 +117,7 @@ def main() -> None:
             page.get_by_label("Variant").click()
             page.get_by_role("option", name=default).first.click()
             page.get_by_text(f"{default} — method").first.wait_for(timeout=30_000)
+            wait_for(lambda: page.locator(BOT).count() == 0, 30)  # a new variant starts a new conversation
             try:
                 figures["then_default_answer"] = {"variant": default,
                                                   **answer_times(page, started, args.question, args.timeout)}
