@@ -16,13 +16,13 @@ import travelbot
 import travelbot.schema
 
 ROOT = Path(travelbot.__file__).parent
-CORE = ("travelbot.models", "travelbot.store", "travelbot.schema", "travelbot.config", "travelbot.retrieval",
+CORE = ("travelbot.models", "travelbot.store", "travelbot.schema", "travelbot.config", "travelbot.retrieval", "travelbot.jobs",
         "travelbot.stats", "travelbot.jsonl", "travelbot.errors", "travelbot.text", "travelbot.limits")
 SERVICES = ("travelbot.data", "travelbot.training", "travelbot.evaluation", "travelbot.feedback", "travelbot.analysis",
             "travelbot.chat", "travelbot.space", "travelbot.hosting", "travelbot.bench")
 FACES = ("travelbot.ui", "travelbot.cli")
 # The only modules that may import sqlalchemy or a table: every other module asks one of these.
-DATABASE_DOORS = {"travelbot.store", "travelbot.schema", "travelbot.training.jobs", "travelbot.analysis.repository",
+DATABASE_DOORS = {"travelbot.store", "travelbot.schema", "travelbot.jobs", "travelbot.analysis.repository",
                   "travelbot.feedback.repository", "travelbot.evaluation.repository"}
 
 

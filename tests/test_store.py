@@ -11,8 +11,9 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import create_engine, insert, inspect, make_url, text
+from sqlalchemy import MetaData, create_engine, insert, inspect, make_url, text
 
+from travelbot import schema
 from travelbot import store as store_module
 from travelbot.config import Settings, set_settings
 from travelbot.errors import TravelbotError
@@ -138,6 +139,32 @@ def test_old_database_upgrades_in_place(db_url: str, monkeypatch: pytest.MonkeyP
     assert "note" in {c["name"] for c in inspect(upgraded.engine).get_columns("chat_turns")}
     upgraded.log_turn(make_turn(cid, 1))  # the store still writes to the upgraded table
     assert upgraded.migrate() == []
+    upgraded.close()
+
+
+def test_training_jobs_become_train_jobs_of_the_one_jobs_table(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    head = list(store_module.MIGRATIONS)
+    before = [m for m in head if m.__name__ < "m008"]
+    monkeypatch.setattr(store_module, "MIGRATIONS", before)  # a database from before m008_jobs
+    old = Store(db_url)
+    legacy = schema._v2_training_jobs(MetaData())
+    row = {"name": "qlora-1", "method": "qlora", "preset": "cpu-demo", "status": "succeeded", "device": "cpu",
+           "config": {"method": "qlora", "preset": "cpu-demo"}, "command": ["travelbot", "train"], "run_dir": "/r",
+           "log_path": "/r/trainer_log.jsonl", "created_at": datetime.now(UTC), "metrics": {"train_loss": 0.5}}
+    with old.transaction(write=True) as conn:
+        conn.execute(insert(legacy).values(id=7, **row))
+    old.close()
+
+    monkeypatch.setattr(store_module, "MIGRATIONS", head)
+    upgraded = Store(db_url)
+    assert not inspect(upgraded.engine).has_table("training_jobs")
+    job = upgraded.job(7)
+    assert job["kind"] == "train" and job["name"] == "qlora-1" and job["metrics"] == {"train_loss": 0.5}
+    assert job["config"]["method"] == "qlora" and job["log_path"] == "/r/trainer_log.jsonl"
+    new_id = upgraded.add_job(kind="eval", name="dev", status="queued", device="cpu", config={},
+                              created_at=datetime.now(UTC))
+    assert new_id == 8  # ids go on after the copied rows (PostgreSQL's sequence too)
+    assert [j["id"] for j in upgraded.jobs(kind="train")] == [7]
     upgraded.close()
 
 

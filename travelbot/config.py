@@ -188,6 +188,26 @@ class Settings:
             extra={k: v for k, v in env.items() if k.startswith("TRAVELBOT_JUDGE_")},
         )
 
+    def child_environment(self) -> dict[str, str]:
+        """The environment a child process (a job) needs to run with these settings: this process's environment
+        with the data home, database, models and endpoints these settings name (set in code or read from it)."""
+        env = dict(os.environ)
+        values: dict[str, str | None] = {
+            "TRAVELBOT_HOME": str(self.home.resolve()), "TRAVELBOT_DB_URL": self.db_url,
+            "TRAVELBOT_ASSETS": str(Path(self.assets_dir).resolve()) if self.assets_dir != ASSETS_DIR else None,
+            "TRAVELBOT_DEVICE": self.device if self.device != "auto" else None,
+            "TRAVELBOT_BACKEND": self.backend if self.backend != "auto" else None,
+            "TRAVELBOT_MAX_NEW_TOKENS": str(self.max_new_tokens) if self.max_new_tokens else None,
+            "TRAVELBOT_MAX_PROMPT_TOKENS": str(self.max_prompt_tokens),
+            "OPENAI_API_KEY": self.openai_api_key, "OPENAI_BASE_URL": self.openai_base_url, "HF_TOKEN": self.hf_token,
+            **{k: None for k in env if k.startswith("TRAVELBOT_JUDGE_")}, **self.extra}
+        for key, value in values.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
+        return env
+
     def env_value(self, name: str) -> str | None:
         """Look up a credential named in configuration (e.g. an endpoint's ``api_key_env``)."""
         return os.environ.get(name)

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeDecorator
@@ -117,10 +118,6 @@ def _v2_training_jobs(md: MetaData) -> Table:
         CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')",
                         name="ck_training_jobs_status"),
         Index("ix_training_jobs_status", "status"))
-
-
-training_jobs = _v2_training_jobs(metadata)
-TABLES[training_jobs.name] = training_jobs
 
 
 @migration
@@ -330,3 +327,46 @@ def m007_battle_judgments(conn: Connection) -> None:
     md = MetaData()
     _v7_battle_judgments(md)
     md.create_all(conn)
+
+
+JOB_KINDS = ("train", "eval", "data")  # training runs, evaluation runs, dataset builds
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+
+
+def _v8_jobs(md: MetaData) -> Table:
+    """Every long job (training, evaluation, dataset build) as migration m008 created it; frozen."""
+    return Table(
+        "jobs", md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("kind", Text, nullable=False), Column("name", Text, nullable=False),
+        Column("status", Text, nullable=False), Column("device", Text, nullable=False), Column("pid", Integer),
+        Column("config", JSON, nullable=False), Column("command", JSON),
+        Column("run_dir", Text), Column("log_path", Text), Column("output_path", Text),
+        Column("created_at", UTCDateTime, nullable=False), Column("started_at", UTCDateTime),
+        Column("finished_at", UTCDateTime), Column("error", Text), Column("last_progress", JSON),
+        Column("metrics", JSON),  # what the job produced: a run's metrics, an evaluation run id, a build id
+        CheckConstraint("kind IN ('train', 'eval', 'data')", name="ck_jobs_kind"),
+        CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')", name="ck_jobs_status"),
+        Index("ix_jobs_status", "status"))
+
+
+jobs = _v8_jobs(metadata)
+TABLES[jobs.name] = jobs
+
+
+@migration
+def m008_jobs(conn: Connection) -> None:
+    """One table for every long job: training jobs become kind "train" of ``jobs``, beside evaluation runs and
+    dataset builds."""
+    md = MetaData()
+    new = _v8_jobs(md)
+    old = _v2_training_jobs(md)
+    new.create(conn)
+    columns = [c.name for c in new.columns if c.name != "kind"]
+    rows = [dict(row, kind="train") for row in conn.execute(old.select().with_only_columns(
+        *[old.c[name] for name in columns])).mappings()]
+    if rows:
+        conn.execute(new.insert(), rows)
+        if conn.dialect.name == "postgresql":  # ids were copied: the sequence goes on after them
+            conn.execute(text("SELECT setval(pg_get_serial_sequence('jobs', 'id'), (SELECT max(id) FROM jobs))"))
+    old.drop(conn)

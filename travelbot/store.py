@@ -1,4 +1,4 @@
-"""The single source of truth: conversations, chat turns, training jobs, battles, votes and ratings
+"""The single source of truth: conversations, chat turns, jobs, battles, votes and ratings
 in one SQL database (SQLite or PostgreSQL).
 
 The schema (``travelbot.schema``) evolves through ``MIGRATIONS``, an ordered list of small named steps
@@ -40,7 +40,7 @@ from travelbot.schema import (  # noqa: F401
     migration,
     migrations_table,
     ratings,
-    training_jobs,
+    jobs as jobs_table,
     votes,
 )
 
@@ -269,25 +269,26 @@ class Store:
         with self._tx() as conn:
             return int(conn.scalar(select(func.count()).select_from(TABLES[table])) or 0)
 
-    # Training jobs: unlike chat turns these rows change as a job runs (see travelbot.training.jobs).
+    # Jobs (training, evaluation, dataset builds): unlike chat turns these rows change as a job runs
+    # (see travelbot.jobs).
 
     def add_job(self, **values: Any) -> int:
-        """Insert a training job row (columns of ``training_jobs``) and return its id."""
+        """Insert a job row (columns of ``jobs``) and return its id."""
         with self._tx(write=True) as conn:
-            return int(conn.execute(insert(training_jobs).values(**values)).inserted_primary_key[0])
+            return int(conn.execute(insert(jobs_table).values(**values)).inserted_primary_key[0])
 
     def update_job(self, job_id: int, *, only_if: str | Sequence[str] | None = None, **values: Any) -> bool:
         """Change a job's columns, only while its status is ``only_if`` when given; True if a row changed."""
-        query = update(training_jobs).where(training_jobs.c.id == job_id).values(**values)
+        query = update(jobs_table).where(jobs_table.c.id == job_id).values(**values)
         if only_if is not None:
-            query = query.where(training_jobs.c.status.in_([only_if] if isinstance(only_if, str) else list(only_if)))
+            query = query.where(jobs_table.c.status.in_([only_if] if isinstance(only_if, str) else list(only_if)))
         with self._tx(write=True) as conn:
             return conn.execute(query).rowcount > 0
 
     def job(self, job_id: int) -> dict | None:
-        """One training job as a dict of its columns, or None if unknown."""
+        """One job as a dict of its columns, or None if unknown."""
         with self._tx() as conn:
-            row = conn.execute(select(training_jobs).where(training_jobs.c.id == job_id)).mappings().first()
+            row = conn.execute(select(jobs_table).where(jobs_table.c.id == job_id)).mappings().first()
         return dict(row) if row else None
 
     def evaluated_variants(self) -> set[str]:
@@ -295,13 +296,15 @@ class Store:
         with self.transaction() as conn:
             return set(conn.scalars(select(eval_answers.c.variant).distinct()))
 
-    def jobs(self, *, status: str | Sequence[str] | None = None, limit: int | None = None,
+    def jobs(self, *, status: str | Sequence[str] | None = None, kind: str | None = None, limit: int | None = None,
              oldest_first: bool = False) -> list[dict]:
-        """Training jobs, newest first (or oldest first), optionally only those with the given status(es)."""
-        order = training_jobs.c.id.asc() if oldest_first else training_jobs.c.id.desc()
-        query = select(training_jobs).order_by(order)
+        """Jobs, newest first (or oldest first), optionally only those of a kind or with the given status(es)."""
+        order = jobs_table.c.id.asc() if oldest_first else jobs_table.c.id.desc()
+        query = select(jobs_table).order_by(order)
         if status is not None:
-            query = query.where(training_jobs.c.status.in_([status] if isinstance(status, str) else list(status)))
+            query = query.where(jobs_table.c.status.in_([status] if isinstance(status, str) else list(status)))
+        if kind is not None:
+            query = query.where(jobs_table.c.kind == kind)
         if limit is not None:
             query = query.limit(max(limit, 0))
         with self._tx() as conn:
@@ -317,16 +320,16 @@ class Store:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(7470746272)"))
             running: dict[str, int] = dict(conn.execute(
-                select(training_jobs.c.device, func.count()).where(training_jobs.c.status == "running")
-                .group_by(training_jobs.c.device)).all())
-            queued = conn.execute(select(training_jobs.c.id, training_jobs.c.device)
-                                  .where(training_jobs.c.status == "queued", training_jobs.c.command.is_not(None))
-                                  .order_by(training_jobs.c.id)).all()
+                select(jobs_table.c.device, func.count()).where(jobs_table.c.status == "running")
+                .group_by(jobs_table.c.device)).all())
+            queued = conn.execute(select(jobs_table.c.id, jobs_table.c.device)
+                                  .where(jobs_table.c.status == "queued", jobs_table.c.command.is_not(None))
+                                  .order_by(jobs_table.c.id)).all()
             for job_id, device in queued:
                 if running.get(device, 0) < limits.get(device, 1):
-                    conn.execute(update(training_jobs).where(training_jobs.c.id == job_id)
+                    conn.execute(update(jobs_table).where(jobs_table.c.id == job_id)
                                  .values(status="running", started_at=utc_now()))
-                    row = conn.execute(select(training_jobs).where(training_jobs.c.id == job_id)).mappings().first()
+                    row = conn.execute(select(jobs_table).where(jobs_table.c.id == job_id)).mappings().first()
                     return dict(row) if row else None
             return None
 

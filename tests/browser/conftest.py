@@ -309,7 +309,7 @@ def small_evaluation(browser, app_url: str) -> dict:
         limit.press("Tab")
         page.get_by_role("button", name="Run", exact=True).click()
         status = page.locator("#eval-status")
-        expect(status).to_contain_text(re.compile(r"Run \d+ started"))
+        expect(status).to_contain_text(re.compile(r"Job \d+ (running|queued): "))
         progress = page.locator("#eval-progress")
         expect(progress).to_contain_text(re.compile(r": (succeeded|failed|cancelled)"), timeout=GENERATION_MS)
         expect(progress).to_contain_text(": succeeded")

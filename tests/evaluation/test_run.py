@@ -119,7 +119,7 @@ def test_reconcile_fails_runs_whose_process_is_gone_and_leaves_a_live_one(store:
 
     from sqlalchemy import insert
 
-    from travelbot.evaluation.run import STOPPED, reconcile_runs, request_stop
+    from travelbot.evaluation.run import STOPPED, reconcile_runs
     from travelbot.schema import utc_now, eval_runs
 
     def running(owner: dict | None) -> int:
@@ -136,10 +136,11 @@ def test_reconcile_fails_runs_whose_process_is_gone_and_leaves_a_live_one(store:
     unrecorded = running(None)  # started before runs recorded their process
 
     started: list[int] = []
-    began, release = threading.Event(), threading.Event()  # a real run of this process, held at its start
+    began, release, stop = threading.Event(), threading.Event(), threading.Event()  # a real run of this process,
+    # held at its start
     hold = lambda run_id: (started.append(run_id), began.set(), release.wait())  # noqa: E731
     live = threading.Thread(target=evaluate, args=(EvalConfig(["smollm2-135m"], ["length"], limit=1),),
-                            kwargs={"store": store, "on_start": hold})
+                            kwargs={"store": store, "on_start": hold, "should_stop": stop.is_set})
     live.start()
     try:
         assert began.wait(120), "the run did not start"
@@ -151,7 +152,7 @@ def test_reconcile_fails_runs_whose_process_is_gone_and_leaves_a_live_one(store:
             assert rows[run_id].status == "failed" and rows[run_id].error == STOPPED and rows[run_id].finished_at
         assert rows[started[0]].status == "running" and rows[started[0]].error is None
         assert rows[started[0]].progress["owner"] == {"host": host, "pid": os.getpid()}
-        assert request_stop(started[0])
+        stop.set()
     finally:
         release.set()
         live.join(60)

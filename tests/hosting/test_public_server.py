@@ -130,21 +130,24 @@ def test_oauth_outside_a_space_is_refused_at_start(home) -> None:
 
 
 def test_a_typed_judge_url_never_receives_the_servers_key(served, settings_for_test) -> None:
-    from travelbot.evaluation import results
+    from travelbot import jobs
 
     settings_for_test(openai_api_key="sk-server-secret", openai_base_url=None, extra={})
     with OpenAIServer() as judge:
         # a new answer length each time, so the judge is asked again rather than read from the cache
         for typed_key, expected, tokens in (("", "Bearer not-needed", 16), ("sk-typed", "Bearer sk-typed", 32)):
             asked = len(judge.authorizations)
-            status, _ = _client(served).predict(
+            status = _client(served).predict(
                 variants=[PAIR[0]], split="dev", scorers=["judge"], limit=1, max_new_tokens=tokens,
                 judge_model="judge-x", judge_base_url=judge.base_url, judge_key=typed_key, api_name="/evaluate")
-            run_id = int(status.split()[1])
+            job_id = int(status.split()[1])  # the run is a job: a child process with the server's settings
             deadline = time.monotonic() + 300
-            while next(r for r in results.runs() if r["id"] == run_id)["status"] == "running":
+            while jobs.get_job(job_id)["status"] in jobs.ACTIVE:
                 assert time.monotonic() < deadline
                 time.sleep(0.5)
+            job = jobs.get_job(job_id)
+            assert job["status"] == "succeeded", job["error"]
+            assert "sk-typed" not in json.dumps(job, default=str)  # the typed key is in no row and no command
             assert len(judge.authorizations) > asked, "the judge was never asked"
             assert set(judge.authorizations[asked:]) == {expected}
 

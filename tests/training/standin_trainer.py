@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from travelbot.training.jobs import finish_job, record_progress
+from travelbot.jobs import finish_job, record_progress
 
 PATH = Path(__file__).resolve()
 

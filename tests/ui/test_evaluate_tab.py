@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from tests.ui.conftest import served_tab
+from travelbot import jobs
 from travelbot.config import get_settings, set_settings
 from travelbot.evaluation.results import runs
 from travelbot.ui import evaluate_tab
@@ -29,14 +30,17 @@ def client() -> Iterator[object]:
 
 def finished_run(client, variants: list[str], scorers: list[str], limit: int) -> dict:
     """Start a run through the tab and wait for it to end; its row."""
-    status, _ = client.predict(variants=variants, split="dev", scorers=scorers, limit=limit, max_new_tokens=16,
+    status = client.predict(variants=variants, split="dev", scorers=scorers, limit=limit, max_new_tokens=16,
                                judge_model="", judge_base_url="", judge_key="", api_name="/evaluate")
-    assert status.startswith("Run ") and status.endswith("started.")
-    run_id = int(status.split()[1])
+    assert status.startswith("Job ") and (" running: " in status or " queued: " in status), status
+    job_id = int(status.split()[1])
     deadline = time.time() + 300
-    while time.time() < deadline and next(r for r in runs() if r["id"] == run_id)["status"] == "running":
+    while time.time() < deadline and jobs.get_job(job_id)["status"] in jobs.ACTIVE:
         time.sleep(1)
-    return next(r for r in runs() if r["id"] == run_id)
+    job = jobs.get_job(job_id)
+    assert job["status"] == "succeeded", job["error"]
+    assert evaluate_tab.progress_html(job_id).startswith('<div id="eval-progress" data-status="succeeded">')
+    return next(r for r in runs() if r["id"] == job["metrics"]["run_id"])
 
 
 def test_run_follow_and_drill_down(client) -> None:
@@ -57,10 +61,10 @@ def test_run_follow_and_drill_down(client) -> None:
 
 
 def test_errors_are_sentences(client) -> None:
-    status, _ = client.predict(variants=[], split="dev", scorers=["bleu"], limit=None, max_new_tokens=16,
+    status = client.predict(variants=[], split="dev", scorers=["bleu"], limit=None, max_new_tokens=16,
                                judge_model="", judge_base_url="", judge_key="", api_name="/evaluate")
     assert "Choose at least one variant" in status
-    status, _ = client.predict(variants=["smollm2-135m"], split="dev", scorers=["judge"], limit=1, max_new_tokens=16,
+    status = client.predict(variants=["smollm2-135m"], split="dev", scorers=["judge"], limit=1, max_new_tokens=16,
                                judge_model="", judge_base_url="", judge_key="", api_name="/evaluate")
     assert "TRAVELBOT_JUDGE_MODEL" in status
 

@@ -14,7 +14,8 @@ from tests.training import standin_trainer as standin
 from travelbot.config import Settings, get_settings, set_settings
 from travelbot.errors import TravelbotError
 from travelbot.store import get_store
-from travelbot.training import jobs
+from travelbot import jobs
+from travelbot.training import launch
 from travelbot.ui import train_tab
 
 FORM = {"method": "qlora", "start": "default", "dataset": "newest", "preset": "cpu-demo", "name": "",
@@ -28,10 +29,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, P
     from gradio_client import Client
 
     home = tmp_path_factory.mktemp("train-tab")
-    previous, submit = get_settings(), jobs.submit_job
+    previous, submit = get_settings(), launch.submit_training
     set_settings(Settings(home=home))
     patch = pytest.MonkeyPatch()  # the Start button's jobs run the stand-in trainer instead of TRL
-    patch.setattr(jobs, "submit_job", lambda config: submit(config, argv=standin.argv(
+    patch.setattr(train_tab, "submit_training", lambda config: submit(config, argv=standin.argv(
         config.max_steps, 0.1, *(["--fail"] if config.name.startswith("failing") else []))))
     with gr.Blocks() as app, gr.Tab("Train"):
         train_tab.build(app)
@@ -86,7 +87,7 @@ def test_start_and_cancel_answer_with_sentences(served) -> None:
     assert unknown == "⚠️ Unknown training setting(s): colour."
     bad_name = client.predict(**{**FORM, "name": "a b"}, api_name="/start_training")
     assert bad_name.startswith("⚠️ Run name 'a b'")
-    assert client.predict(job="4242", api_name="/cancel_training").startswith("⚠️ There is no training job 4242")
+    assert client.predict(job="4242", api_name="/cancel_training").startswith("⚠️ There is no job 4242")
     assert client.predict(job="", api_name="/cancel_training") == "⚠️ Pick a job to cancel first."
 
     started = client.predict(**{**FORM, "name": "long", "max_steps": 500}, api_name="/start_training")
@@ -97,7 +98,7 @@ def test_start_and_cancel_answer_with_sentences(served) -> None:
     assert client.predict(job=str(long_id), api_name="/cancel_training") == f"Cancelled job {long_id} (long)."
     assert jobs.get_job(long_id)["status"] == jobs.get_job(behind_id)["status"] == "cancelled"
     again = client.predict(job=str(long_id), api_name="/cancel_training")
-    assert again == f"⚠️ Training job {long_id} has already been cancelled; only queued or running jobs can be cancelled."
+    assert again == f"⚠️ Job {long_id} has already been cancelled; only queued or running jobs can be cancelled."
 
 
 def test_the_form_previews_the_equivalent_command(served) -> None:
@@ -145,7 +146,7 @@ def test_an_eval_only_log_event_does_not_blank_the_training_figures() -> None:
               {"event": "log", "step": 1, "max_steps": 1, "loss": None, "eval_loss": 3.8, "learning_rate": None}]
     last = train_tab.latest_values(events)
     assert (last["loss"], last["eval_loss"], last["learning_rate"]) == (4.1, 3.8, 3e-4)
-    job = {"id": 1, "name": "n", "method": "qlora", "preset": "cpu-demo", "device": "cpu", "status": "running"}
+    job = {"id": 1, "name": "n", "config": {"method": "qlora", "preset": "cpu-demo"}, "device": "cpu", "status": "running"}
     assert "loss 4.1000 · eval loss 3.8000 · lr 3.00e-04 · 10 tokens/s" in train_tab.progress_stats(job, last)
 
 
@@ -155,7 +156,7 @@ def test_the_bar_names_the_phase_and_took_is_the_whole_job(tmp_path) -> None:
     events = [{"event": "start"}, {"event": "phase", "phase": "building the dataset (first run only)",
                                    "detail": "Writing RAFT"}]
     assert train_tab.current_phase(events) == "building the dataset (first run only): Writing RAFT"
-    running = {"id": 1, "status": "running", "name": "r", "method": "qlora", "preset": "cpu-demo", "device": "cpu"}
+    running = {"id": 1, "status": "running", "name": "r", "config": {"method": "qlora", "preset": "cpu-demo"}, "device": "cpu"}
     assert "building the dataset (first run only): Writing RAFT" in train_tab.progress_bar(running, {}, "building "
                                                                                            "the dataset (first run "
                                                                                            "only): Writing RAFT")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -26,6 +28,45 @@ def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(exc.exit_code)
 
     return wrapper
+
+
+@contextlib.contextmanager
+def job_work(job_id: int | None) -> Iterator[dict[str, Any]]:
+    """Run the body as job ``job_id``'s process (``--job-id``, set by the jobs service): its ending goes into the
+    job's row, with the dict the body fills as the job's result. Without a job id the body just runs.
+
+    The service cancels with SIGTERM; it arrives as KeyboardInterrupt, so the work can record what it kept."""
+    result: dict[str, Any] = {}
+    if job_id is None:
+        yield result
+        return
+    from travelbot.jobs import finish_job
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield result
+    except KeyboardInterrupt:
+        finish_job(job_id, "failed", "Stopped before it finished (cancelled or interrupted).", result)
+        raise
+    except TravelbotError as exc:
+        finish_job(job_id, "failed", str(exc), result)
+        raise
+    except Exception as exc:
+        finish_job(job_id, "failed", f"{type(exc).__name__}: {exc}", result)
+        raise
+    finish_job(job_id, "succeeded", None, result)
+
+
+def echo_job(job_id: int, as_json: bool) -> None:
+    """Say where a job submitted with ``--background`` stands (the row as JSON with ``--json``)."""
+    from travelbot.jobs import get_job
+
+    job = get_job(job_id)
+    if as_json:
+        print_json({key: job[key] for key in ("id", "kind", "name", "status", "device", "output_path")})
+        return
+    click.echo(f"job {job['id']} {job['status']} on {job['device']}: {job['name']}\n"
+               f"follow it with `travelbot jobs show {job['id']}`; stop it with `travelbot jobs cancel {job['id']}`")
 
 
 def print_json(data: Any) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from travelbot.cli.base import main, print_json, user_errors
+from travelbot.cli.base import echo_job, job_work, main, print_json, user_errors
 from travelbot.data.raft import DOCUMENT_ORDERS
 
 
@@ -36,16 +36,36 @@ def data() -> None:
               help="Variant that writes the rejected (ungrounded) answers of grounded preference pairs; 'none' to skip.")
 @click.option("--ungrounded-limit", type=click.IntRange(0, 100000), default=64, show_default=True)
 @click.option("--reddit-file", type=click.Path(dir_okay=False), default=None, help="Raw Reddit JSONL (default: newest).")
+@click.option("--reddit-min-score", type=int, default=3, show_default=True, help="Reddit answers need this score.")
+@click.option("--reddit-min-margin", type=int, default=5, show_default=True,
+              help="A Reddit preference pair needs this score gap between its two answers.")
 @click.option("--votes", "votes_file", type=click.Path(dir_okay=False), default=None,
               help="FastChat battle rows (JSONL) to turn into preference pairs.")
+@click.option("--background", is_flag=True, help="Queue the build as a job and return at once (`travelbot jobs`).")
+@click.option("--job-id", type=int, default=None, hidden=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 @user_errors
-def data_build(as_json: bool, ungrounded_variant: str, **options: Any) -> None:
+def data_build(as_json: bool, ungrounded_variant: str, background: bool, job_id: int | None, **options: Any) -> None:
     """Build the SFT, RAFT and preference datasets with a manifest."""
-    from travelbot.data.build import BuildConfig, build_datasets
+    from travelbot.data.build import BuildConfig, build_datasets, submit_build
+    from travelbot.jobs import record_progress
 
     config = BuildConfig(ungrounded_variant=None if ungrounded_variant == "none" else ungrounded_variant, **options)
-    manifest = build_datasets(config, progress=None if as_json else lambda m: click.echo(f"· {m}", err=True))
+    if background:
+        echo_job(submit_build(config), as_json)
+        return
+    steps = [0]
+
+    def progress(message: str) -> None:
+        if not as_json:
+            click.echo(f"· {message}", err=True)
+        if job_id is not None:
+            steps[0] += 1
+            record_progress(job_id, {"event": "log", "step": steps[0], "message": message})
+
+    with job_work(job_id) as result:
+        manifest = build_datasets(config, progress=progress)
+        result.update(build_id=manifest["build_id"], out=manifest["out"], seconds=manifest["timings_s"]["total"])
     if as_json:
         print_json(manifest)
         return

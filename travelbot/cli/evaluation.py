@@ -2,11 +2,56 @@
 
 from __future__ import annotations
 
+import json
+import time
+
 import click
 
-from travelbot.cli.base import main, print_json, user_errors
+from travelbot.cli.base import echo_job, job_work, main, print_json, user_errors
 from travelbot.errors import TravelbotError
 from travelbot.evaluation.scorers import METRIC_SCORERS, SCORER_NAMES
+
+
+def _settings(overrides: tuple[str, ...]) -> dict:
+    settings = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise TravelbotError(f"--set needs KEY=VALUE, not {item!r}.")
+        try:
+            settings[key.strip()] = json.loads(value)
+        except ValueError:
+            settings[key.strip()] = value.strip()
+    return settings
+
+
+def _run_evaluation(config, job_id: int | None, as_json: bool) -> int:
+    """Run the evaluation here (as job ``job_id``'s process when given, reporting to it); return the run id."""
+    from travelbot.evaluation.run import evaluate
+    from travelbot.jobs import record_progress
+
+    started = time.perf_counter()
+    last = [0.0]
+    with job_work(job_id) as result:
+        def progress(done: int, total: int, what: str) -> None:
+            if not as_json:
+                click.echo(f"· [{done}/{total}] {what}", err=True)
+            now = time.monotonic()
+            if job_id is not None and (now - last[0] > 1.0 or done >= total):
+                last[0] = now
+                record_progress(job_id, {"event": "progress", "run_id": result.get("run_id"), "done": done,
+                                         "total": total, "what": what})
+
+        def on_start(run_id: int) -> None:
+            result["run_id"] = run_id
+            if job_id is not None:
+                record_progress(job_id, {"event": "run", "run_id": run_id})
+
+        run = evaluate(config, progress=progress, on_start=on_start)
+        result["missing"] = run.missing
+    if not as_json:
+        click.echo(f"run {run.id} finished in {time.perf_counter() - started:.1f} s", err=True)
+    return run.id
 
 
 @main.command("eval")
@@ -18,32 +63,36 @@ from travelbot.evaluation.scorers import METRIC_SCORERS, SCORER_NAMES
 @click.option("--batch-size", type=click.IntRange(1, 256), default=8, show_default=True,
               help="Questions answered together (1 = true per-answer latency).")
 @click.option("--max-new-tokens", type=click.IntRange(1, 8192), default=None)
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="A generation setting for every variant, e.g. temperature=0.7 (values are JSON).")
 @click.option("--show", "show_run", type=int, default=None, help="Print the results of an earlier run instead.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write per-answer scores (.csv or .jsonl).")
+@click.option("--background", is_flag=True, help="Queue the run as a job and return at once (`travelbot jobs`).")
+@click.option("--job-id", type=int, default=None, hidden=True)
 @click.option("--json", "as_json", is_flag=True, help="Summaries, answers, scores and verdicts as JSON.")
 @user_errors
 def evaluate_command(variants: str | None, scorers: str, split: str, limit: int | None, batch_size: int,
-                     max_new_tokens: int | None, show_run: int | None, out: str | None, as_json: bool) -> None:
+                     max_new_tokens: int | None, overrides: tuple[str, ...], show_run: int | None, out: str | None,
+                     background: bool, job_id: int | None, as_json: bool) -> None:
     """Answer the golden questions with each variant and score the answers (cached; resumable)."""
-    import time
     from pathlib import Path
 
     from travelbot.evaluation.results import run_results
-    from travelbot.evaluation.run import EvalConfig, evaluate, reconcile_runs
+    from travelbot.evaluation.run import EvalConfig, reconcile_runs, submit_evaluation
     from travelbot.models import get_registry
 
     reconcile_runs()  # a run whose process died reads as failed, not running forever
     if show_run is None:
         names = [v.strip() for v in variants.split(",") if v.strip()] if variants else list(get_registry().variants())
-        config = EvalConfig(names, [m.strip() for m in scorers.split(",") if m.strip()], split, limit,
-                            {"max_new_tokens": max_new_tokens} if max_new_tokens else {}, batch_size)
-        started = time.perf_counter()
-        progress = None if as_json else (lambda done, total, what: click.echo(f"· [{done}/{total}] {what}", err=True))
-        run = evaluate(config, progress=progress)
-        seconds = time.perf_counter() - started
-        if not as_json:
-            click.echo(f"run {run.id} finished in {seconds:.1f} s", err=True)
-        show_run = run.id
+        settings = _settings(overrides)
+        if max_new_tokens:
+            settings["max_new_tokens"] = max_new_tokens
+        config = EvalConfig(names, [m.strip() for m in scorers.split(",") if m.strip()], split, limit, settings,
+                            batch_size)
+        if background:
+            echo_job(submit_evaluation(config), as_json)
+            return
+        show_run = _run_evaluation(config, job_id, as_json)
     results = run_results(show_run)
     if out:
         path = Path(out)

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from travelbot.cli.base import main, print_json, user_errors
+from travelbot.cli.base import echo_job, main, print_json, user_errors
 from travelbot.errors import TravelbotError
 from travelbot.training.methods import METHODS
 
@@ -24,12 +24,13 @@ from travelbot.training.methods import METHODS
 @click.option("--max-steps", type=click.IntRange(1, 10**7), default=None)
 @click.option("--name", default=None, help="Run name (a folder under the data home's runs/).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override any setting, e.g. lora_r=16.")
+@click.option("--background", is_flag=True, help="Queue the run as a job and return at once (`travelbot jobs`).")
 @click.option("--job-id", type=int, default=None, hidden=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @user_errors
 def train(method: str, base: str | None, from_variant: str | None, preset: str, dataset: str | None,
           reward_model: str | None, max_steps: int | None, name: str | None, overrides: tuple[str, ...],
-          job_id: int | None, as_json: bool) -> None:
+          background: bool, job_id: int | None, as_json: bool) -> None:
     """Fine-tune a variant: qlora, raft, dpo, reward (a reward model) or rlhf (online RL against it)."""
     from travelbot.training import resolve_config
     from travelbot.training.run import run_training
@@ -44,6 +45,11 @@ def train(method: str, base: str | None, from_variant: str | None, preset: str, 
         settings["max_steps"] = max_steps
     config = resolve_config(method, preset=preset, base=base, from_variant=from_variant, dataset=dataset, name=name,
                             reward_model=reward_model, overrides=settings)
+    if background:
+        from travelbot.training.launch import submit_training
+
+        echo_job(submit_training(config), as_json)
+        return
     # With --json stdout carries only the summary: the trainer's own log lines go to stderr.
     with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
         summary = run_training(config, job_id=job_id)

@@ -266,3 +266,27 @@ def list_builds(settings: Settings | None = None) -> list[dict[str, Any]]:
             continue
     return manifests
 
+
+
+def build_command(config: BuildConfig) -> list[str]:
+    """The ``travelbot data build`` command line that builds with this configuration."""
+    args = ["data", "build"]
+    for key, default in asdict(BuildConfig()).items():
+        value = getattr(config, key)
+        if key == "ungrounded_variant" and value is None:
+            value = "none"
+        if value != default:
+            option = "--votes" if key == "votes_file" else "--" + key.replace("_", "-")
+            args += [option, str(value)]
+    return args
+
+
+def submit_build(config: BuildConfig) -> int:
+    """Queue the build as a job (a child process that outlives the page and the server); return the job id."""
+    from travelbot import jobs
+
+    if config.source not in ("bundled", "reddit") and not Path(config.source).is_dir():  # refused now, not in the job
+        raise TravelbotError(f"{config.source} is not a folder; give bundled, reddit, or a folder of .md, .txt, .pdf "
+                             "or .html files.")
+    return jobs.submit("data", f"{config.source} · {config.generator} · seed {config.seed}",
+                       [*build_command(config), "--job-id", "{job_id}"], config=asdict(config), device="cpu")

@@ -10,6 +10,7 @@ by (prompt version, judge model, inputs).
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
 import socket
@@ -192,8 +193,8 @@ def evaluate(config: EvalConfig, *, store: Store | None = None, settings: Settin
              on_start: Callable[[int], None] | None = None) -> EvalRun:
     """Run (or resume) an evaluation and return its answers; scores and verdicts are in the store.
 
-    Progress is also written to the run's row (so any page can show it); :func:`request_stop` ends
-    the run after the current batch, keeping everything computed so far."""
+    Progress is also written to the run's row (so any page can show it); ``should_stop`` ends the run after the
+    current batch and Ctrl-C (or a job's cancel) at once, keeping everything computed so far."""
     from travelbot.models import get_registry
 
     config.check()
@@ -259,6 +260,9 @@ def evaluate(config: EvalConfig, *, store: Store | None = None, settings: Settin
         else:
             status = "cancelled" if should_stop and should_stop() else "succeeded"
         return EvalRun(run_id, answers, _usage_dict(judge.usage) if judge else {}, missing_counts(store, run_id))
+    except KeyboardInterrupt:  # Ctrl-C, or the job's cancel (SIGTERM): what was computed is kept
+        status = "cancelled"
+        raise
     except TravelbotError as exc:
         error = str(exc)
         raise
@@ -313,37 +317,42 @@ def reconcile_runs(store: Store | None = None) -> list[int]:
     return gone
 
 
-def request_stop(run_id: int) -> bool:
-    """Ask a run in this process to stop after its current batch; False if it is not running here."""
-    flag = _stop_flags.get(run_id)
-    if flag is None:
-        return False
-    flag.set()
-    return True
-
-
-def evaluate_in_background(config: EvalConfig, settings: Settings | None = None) -> int:
-    """Start a run on a background thread (closing the page does not stop it); returns its id."""
+def eval_command(config: EvalConfig) -> list[str]:
+    """The ``travelbot eval`` command line that runs this configuration."""
     config.check()
-    started: list[int] = []
-    ready = threading.Event()
-    failure: list[BaseException] = []
+    args = ["eval", "--variants", ",".join(config.variants), "--scorers", ",".join(config.scorers),
+            "--split", config.split, "--batch-size", str(config.batch_size)]
+    if config.limit:
+        args += ["--limit", str(config.limit)]
+    for key, value in sorted(config.settings.items()):
+        args += ["--set", f"{key}={json.dumps(value)}"]
+    return args
 
-    def work() -> None:
-        try:
-            evaluate(config, settings=settings, on_start=lambda run_id: (started.append(run_id), ready.set()))
-        except BaseException as exc:  # noqa: BLE001 - recorded on the run's row; reported if it never started
-            failure.append(exc)
-            log.warning("Evaluation failed: %s", exc)
-        finally:
-            ready.set()
 
-    threading.Thread(target=work, name="evaluation", daemon=True).start()
-    ready.wait()
-    if not started:
-        raise failure[0] if failure and isinstance(failure[0], TravelbotError) else TravelbotError(
-            f"The evaluation could not start: {failure[0] if failure else 'unknown error'}.")
-    return started[0]
+def submit_evaluation(config: EvalConfig, environment: dict[str, str | None] | None = None,
+                      settings: Settings | None = None) -> int:
+    """Queue the run as a job (a child process; closing the page or restarting the server does not lose it) and
+    return the job id; the run's id appears in the job's progress once it starts. ``environment`` reaches only
+    the child (the judge typed on a page, with its key); ``settings`` are those the child will see, to refuse
+    at once what it would refuse (an unknown variant, no judge model)."""
+    from travelbot import jobs
+    from travelbot.models import get_registry
+    from travelbot.models.loading import choose_device
+
+    settings = settings or get_settings()
+    for name in config.variants:  # what would fail at once in the job fails here, with the same sentence
+        get_registry(settings).variant(name)
+    if any(m in LLM_SCORERS for m in config.scorers):
+        from travelbot.evaluation.endpoint import JudgeEndpoint
+
+        JudgeEndpoint.from_settings(settings)
+    names = ", ".join(config.variants)
+    name = f"{config.split} · {len(config.variants)} variant{'s' if len(config.variants) != 1 else ''} · {names}"
+    return jobs.submit("eval", name, [*eval_command(config), "--job-id", "{job_id}"],
+                       config={"variants": list(config.variants), "scorers": list(config.scorers), "split": config.split,
+                               "limit": config.limit, "settings": dict(config.settings),
+                               "batch_size": config.batch_size},
+                       device=choose_device(settings.device), environment=environment)
 
 
 def missing_counts(store: Store, run_id: int) -> dict[str, int]:

@@ -153,7 +153,7 @@ class ProgressLog:
             handle.write(json.dumps(event, default=str) + "\n")
         if self.job_id is not None:
             try:
-                from travelbot.training.jobs import finish_job, record_progress
+                from travelbot.jobs import finish_job, record_progress
 
                 if event.get("event") == "end":
                     finish_job(self.job_id, event["status"], event.get("error"), event.get("metrics"))

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import threading
-import traceback
+import math
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from travelbot.data.build import BuildConfig, build_datasets, list_builds
+from travelbot import jobs
+from travelbot.data.build import BuildConfig, list_builds, submit_build
 from travelbot.data.corpus import all_passages, load_corpus, retrieve
 from travelbot.data.golden import load_golden
 from travelbot.data.sources import add_source
@@ -106,46 +106,44 @@ def show_build(build_id: str | None) -> tuple[str, str]:
     return "\n".join(lines) + "\n\n" + "\n\n".join(samples), json.dumps(manifest, indent=2, ensure_ascii=False)
 
 
-class BuildRunner:
-    """Runs one dataset build at a time in the server, independent of any browser tab."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.thread: threading.Thread | None = None
-        self.log: list[str] = []
-        self.result: str = ""
-
-    def start(self, source: str, generator: str, ungrounded_limit: float, seed: float) -> str:
-        with self.lock:
-            if self.thread and self.thread.is_alive():
-                return "A build is already running; its progress is below."
-            try:
-                config = BuildConfig(source=source.strip() or "bundled", generator=generator.strip() or "template",
-                                     ungrounded_limit=int(ungrounded_limit), seed=int(seed))
-            except TravelbotError as exc:
-                return error_note(str(exc))
-            self.log, self.result = [], ""
-            self.thread = threading.Thread(target=self._run, args=(config,), daemon=True, name="data-build")
-            self.thread.start()
-            return "Build started."
-
-    def _run(self, config: BuildConfig) -> None:
-        try:
-            manifest = build_datasets(config, progress=self.log.append)
-            self.result = f"✅ Built **{manifest['build_id']}** in {manifest['timings_s']['total']} s."
-        except TravelbotError as exc:
-            self.result = error_note(str(exc))
-        except Exception as exc:  # shown, not raised: the server keeps running
-            self.result = error_note(f"The build failed: {type(exc).__name__}: {exc}")
-            traceback.print_exc()
-
-    def status(self) -> str:
-        running = self.thread is not None and self.thread.is_alive()
-        steps = "\n".join(f"- {line}" for line in self.log)
-        return (steps + ("\n\n⏳ running…" if running else "\n\n" + self.result)).strip()
+def start_build(source: str, generator: str, ungrounded_limit: float, seed: float) -> str:
+    """Queue a dataset build as a job (a child process that outlives the page and the server)."""
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in (ungrounded_limit or 0, seed or 0)):
+        return error_note("The seed and the number of ungrounded answers are whole numbers, 0 or more.")
+    try:
+        config = BuildConfig(source=(source or "").strip() or "bundled", generator=(generator or "").strip() or "template",
+                             ungrounded_limit=int(ungrounded_limit or 0), seed=int(seed or 0))
+        job = jobs.get_job(submit_build(config))
+    except TravelbotError as exc:
+        return error_note(str(exc))
+    return f"Build job {job['id']} {job['status']}; its progress is below."
 
 
-RUNNER = BuildRunner()
+def build_status() -> str:
+    """The newest dataset build job: its steps so far, then how it ended."""
+    try:
+        jobs.reconcile()
+        found = jobs.list_jobs(1, kind="data")
+    except TravelbotError as exc:
+        return error_note(str(exc))
+    if not found:
+        return ""
+    job = jobs.job_progress(found[0]["id"], tail=200)
+    steps = "\n".join(f"- {line[2:]}" for line in job["output_tail"] if line.startswith("· "))
+    if job["status"] == "queued":
+        holder = jobs.waiting_for(job)
+        end = (f"⏳ queued behind {jobs.KIND_LABELS[holder['kind']]} job {holder['id']} ({holder['name']})"
+               if holder else "⏳ queued")
+    elif job["status"] == "running":
+        end = "⏳ running…"
+    elif job["status"] == "succeeded":
+        result = job.get("metrics") or {}
+        end = f"✅ Built **{result.get('build_id')}** in {result.get('seconds')} s."
+    elif job["status"] == "cancelled":
+        end = "Cancelled."
+    else:
+        end = error_note(job.get("error") or "The build failed without saying why.")
+    return f"**Build job {job['id']}** · {job['name']}\n\n{steps}\n\n{end}".strip()
 
 
 def upload(files: list[str] | None) -> str:
@@ -189,7 +187,7 @@ def build(app: gr.Blocks) -> gr.Timer:
                 ungrounded = gr.Number(value=64, label="Ungrounded answers for preference pairs", precision=0)
                 seed = gr.Number(value=0, label="Seed", precision=0)
             start = gr.Button("Build datasets", variant="primary")
-        build_status = gr.Markdown()
+        build_note = gr.Markdown()
         build_pick = gr.Dropdown(label="Build", choices=[])
         build_view = gr.Markdown()
         with gr.Accordion("Manifest (JSON)", open=False):
@@ -209,15 +207,15 @@ def build(app: gr.Blocks) -> gr.Timer:
 
     app.load(refresh_corpus, None, [corpus, corpus_note, doc_pick], api_visibility="private")
     app.load(golden_table, None, [golden, golden_note], api_visibility="private")
-    app.load(builds, None, [build_pick, build_status], api_visibility="private")
+    app.load(builds, None, [build_pick, build_note], api_visibility="private")
     doc_pick.change(show_document, doc_pick, doc_view, api_visibility="private")
     search.click(try_retrieval, [question, k], [hits, retrieval_note], api_name="retrieve")
     question.submit(try_retrieval, [question, k], [hits, retrieval_note], api_visibility="private")
     build_pick.change(show_build, build_pick, [build_view, manifest_json], api_visibility="private")
-    start.click(admin_only(RUNNER.start), [source, generator, ungrounded, seed], build_status, api_name="build_datasets")
+    start.click(admin_only(start_build), [source, generator, ungrounded, seed], build_note, api_name="build_datasets")
     timer = gr.Timer(2.0, active=False)  # made active while the tab is open
-    timer.tick(RUNNER.status, None, build_status, api_visibility="private")
-    refresh_builds.click(builds, None, [build_pick, build_status], api_visibility="private")
+    timer.tick(build_status, None, build_note, api_visibility="private")
+    refresh_builds.click(builds, None, [build_pick, build_note], api_visibility="private")
     add.click(admin_only(upload), files, add_note, api_name="add_source").then(
         refresh_corpus, None, [corpus, corpus_note, doc_pick], api_visibility="private"
     )

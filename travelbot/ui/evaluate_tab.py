@@ -1,7 +1,7 @@
 """The Evaluate tab: run variants over the golden questions, score them, and read the results.
 
-A run works on a background thread and records its progress in the store, so the page polls it and
-closing the page does not stop it.
+A run is a job (``travelbot.jobs``): a child process that records its progress in the store, so the page polls
+it, and closing the page or restarting the server does not lose it.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from pathlib import Path
 import gradio as gr
 import plotly.graph_objects as go
 
+from travelbot import jobs
 from travelbot.chat import reply_length
 from travelbot.config import get_settings
 from travelbot.errors import TravelbotError
 from travelbot.evaluation import results as eval_results
-from travelbot.evaluation.run import EvalConfig, evaluate_in_background, request_stop
+from travelbot.evaluation.run import EvalConfig, reconcile_runs, submit_evaluation
 from travelbot.evaluation.scorers import LIGHT_SCORERS, SCORER_NAMES, SCORERS
 from travelbot.models import get_registry
 from travelbot.ui.admin import admin_only, admin_section
@@ -73,15 +74,16 @@ def _run_choices() -> list[tuple[str, int]]:
 
 def start(variants: list[str], split: str, scorers: list[str], limit: float | None, max_new_tokens: float,
           judge_model: str, judge_base_url: str, judge_key: str) -> tuple:
-    """Start a run in the background; returns (status, run dropdown, run id state)."""
+    """Queue a run as a job; returns (status, job id state)."""
     config = EvalConfig(list(variants or []), list(scorers or []), split,
                         int(limit) if limit and not math.isnan(limit) and limit > 0 else None,
                         {"max_new_tokens": int(max_new_tokens)} if max_new_tokens and max_new_tokens > 0 else {})
     try:
-        run_id = evaluate_in_background(config, judge_settings(judge_model, judge_base_url, judge_key))
+        job = jobs.get_job(submit_evaluation(config, judge_environment(judge_model, judge_base_url, judge_key),
+                                             judge_settings(judge_model, judge_base_url, judge_key)))
     except TravelbotError as exc:
-        return error_note(str(exc)), gr.skip(), None
-    return f"Run {run_id} started.", gr.Dropdown(choices=_run_choices(), value=run_id), run_id
+        return error_note(str(exc)), None
+    return f"Job {job['id']} {job['status']}: {job['name']}.", job["id"]
 
 
 def judge_settings(model: str, base_url: str, key: str, settings=None):
@@ -102,26 +104,57 @@ def judge_settings(model: str, base_url: str, key: str, settings=None):
     return replace(settings, extra=extra)
 
 
-def stop(run_id: int | None) -> str:
-    if run_id and request_stop(int(run_id)):
-        return f"Stopping run {run_id} after the current batch; what it computed is kept."
-    return "No run of this page is running."
+def judge_environment(model: str, base_url: str, key: str, settings=None) -> dict[str, str | None]:
+    """The judge typed on the page as the environment of the run's process (None unsets a variable)."""
+    settings = settings or get_settings()
+    judged = judge_settings(model, base_url, key, settings)
+    environment: dict[str, str | None] = {k: None for k in settings.extra if k not in judged.extra}
+    environment.update(judged.extra)
+    if settings.openai_api_key and not judged.openai_api_key:
+        environment["OPENAI_API_KEY"] = None
+    return environment
 
 
-def progress_html(run_id: int | None) -> str:
-    """A progress bar for the run (empty when none)."""
-    if not run_id:
+def stop(job_id: int | None) -> str:
+    if not job_id:
+        return "No run of this page is running."
+    try:
+        job = jobs.cancel_job(int(job_id))
+    except TravelbotError as exc:
+        return error_note(str(exc))
+    return f"Stopped job {job['id']}; the answers and scores it computed are kept, and a re-run reuses them."
+
+
+def run_of(job: dict) -> int | None:
+    """The evaluation run a job is working on (known once its process has started it)."""
+    return (job.get("metrics") or {}).get("run_id") or (job.get("last_progress") or {}).get("run_id")
+
+
+def progress_html(job_id: int | None) -> str:
+    """A progress bar for the job's run, or where the job stands before its run starts (empty when none)."""
+    if not job_id:
         return ""
-    run = next((r for r in eval_results.runs() if r["id"] == run_id), None)
-    if run is None:
-        return ""
-    p = run.get("progress") or {}
+    try:
+        jobs.reconcile()
+        job = jobs.get_job(job_id)
+    except TravelbotError as exc:
+        return error_note(str(exc))
+    run_id = run_of(job)
+    run = next((r for r in eval_results.runs() if r["id"] == run_id), None) if run_id else None
+    p = (run or {}).get("progress") or {}
     done, total = int(p.get("done", 0)), max(int(p.get("total", 0)), 1)
-    label = f"Run {run_id}: {run['status']} — {p.get('what', 'starting…')}"
-    if run.get("error"):
-        label += f" — {run['error']}"
-    return (f'<div id="eval-progress"><progress value="{done}" max="{total}" style="width:100%"></progress>'
-            f"<div>{html.escape(label)}</div></div>")
+    if job["status"] == "queued":
+        holder = jobs.waiting_for(job)
+        label = (f"Job {job['id']} queued behind {jobs.KIND_LABELS[holder['kind']]} job {holder['id']} "
+                 f"({holder['name']})" if holder else f"Job {job['id']} queued")
+    elif run is None:
+        label = f"Job {job['id']}: {job['status']}" + (" — loading the models…" if job["status"] == "running" else "")
+    else:
+        label = f"Job {job['id']} · run {run_id}: {job['status']} — {p.get('what', 'starting…')}"
+    if job.get("error"):
+        label += f" — {job['error']}"
+    return (f'<div id="eval-progress" data-status="{job["status"]}"><progress value="{done}" max="{total}" '
+            f'style="width:100%"></progress><div>{html.escape(label)}</div></div>')
 
 
 def latency_plot(results: eval_results.RunResults) -> go.Figure:
@@ -241,12 +274,12 @@ def build(app: gr.Blocks, tab: gr.Tab | None = None) -> None:
     cost = gr.Markdown(estimate(default_pair(choices), "dev", 0, 0), elem_id="eval-estimate")
     status = gr.Markdown(elem_id="eval-status")
     progress = gr.HTML()
-    run_id = gr.State(None)
+    job_id = gr.State(None)
     timer = gr.Timer(1.0, active=False)  # polls the progress while a run started here is going
 
     gr.Markdown("### Results")
     with gr.Row():
-        run_picker = gr.Dropdown([], value=None, label="Run", scale=4)
+        run_picker = gr.Dropdown([], value=None, label="Run", scale=4, allow_custom_value=True)
         refresh = gr.Button("↻ Refresh", size="sm", scale=1)
     note = gr.Markdown()
     metric_table = gr.Dataframe(headers=METRIC_COLUMNS, interactive=False, label="Per variant and metric")
@@ -259,23 +292,29 @@ def build(app: gr.Blocks, tab: gr.Tab | None = None) -> None:
     details = gr.Markdown(elem_id="eval-drill-down")
 
     run_button.click(admin_only(start), [variants, split, scorers, limit, max_new_tokens, judge_model, judge_base_url, judge_key],
-                     [status, run_picker, run_id], api_name="evaluate").then(
+                     [status, job_id], api_name="evaluate").then(
         lambda: gr.Timer(active=True), None, timer, api_visibility="private")
-    stop_button.click(admin_only(stop), run_id, status, api_visibility="private")
+    stop_button.click(admin_only(stop), job_id, status, api_visibility="private")
 
     outputs = [metric_table, pair_table, latency, question, csv_file, jsonl_file, note]
 
     def tick(current: int | None, shown: int | None):
         html = progress_html(current)
-        if current is None or "running" in html:
+        try:
+            job = jobs.get_job(current) if current else None
+        except TravelbotError:
+            job = None
+        if job is None or job["status"] in jobs.ACTIVE:
             return [html, gr.skip(), gr.skip(), *[gr.skip()] * len(outputs)]
         # Finished: stop polling, list the run with its final status and show its final tables — directly
         # when it is already the picked run, else through the picker's change event.
-        picker = gr.Dropdown(choices=_run_choices(), value=current)
-        tables = show(current) if shown == current else [gr.skip()] * len(outputs)
-        return [html, picker, gr.Timer(active=False), *tables]
+        reconcile_runs()  # a run whose process was killed reads as failed, not running
+        run_id = run_of(job)
+        picker = gr.Dropdown(choices=_run_choices(), value=run_id) if run_id else gr.skip()
+        tables = show(run_id) if run_id and shown == run_id else [gr.skip()] * len(outputs)
+        return [progress_html(current), picker, gr.Timer(active=False), *tables]
 
-    timer.tick(tick, [run_id, run_picker], [progress, run_picker, timer, *outputs], api_visibility="private",
+    timer.tick(tick, [job_id, run_picker], [progress, run_picker, timer, *outputs], api_visibility="private",
                show_progress="hidden")
     # Setting the run (by a person, by opening the tab or by a finished run) shows it, and setting the
     # question shows its drill-down: each through its own change event, so nothing is computed twice.

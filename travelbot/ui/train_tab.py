@@ -1,6 +1,6 @@
 """The Train tab: start a fine-tuning run from a form, watch its progress and loss curve, cancel it.
 
-Runs are child processes (``travelbot.training.jobs``): this tab submits them, polls the store and each run's
+Runs are child processes (``travelbot.jobs``): this tab submits them, polls the store and each run's
 JSONL log, and kills on Cancel, so closing the browser or restarting the server never stops a run.
 """
 
@@ -14,11 +14,12 @@ from typing import Any
 
 import gradio as gr
 
+from travelbot import jobs
 from travelbot.data.build import list_builds
 from travelbot.errors import TravelbotError
 from travelbot.models import get_registry
-from travelbot.training import jobs
 from travelbot.training.config import METHODS, TUNABLE, TrainConfig, list_presets, resolve_config, train_command
+from travelbot.training.launch import submit_training
 from travelbot.ui.admin import admin_only, admin_section
 from travelbot.ui.common import error_note
 
@@ -134,7 +135,7 @@ def start_training(method: str, start: str | None, dataset: str | None, preset: 
     try:
         config = form_config(method, start, dataset, preset, name, max_steps, learning_rate, lora_r,
                              per_device_train_batch_size, load_in_4bit, advanced)
-        job = jobs.get_job(jobs.submit_job(config))
+        job = jobs.get_job(submit_training(config))
     except TravelbotError as exc:
         return error_note(str(exc))
     except Exception as exc:  # shown, not raised: the server keeps running
@@ -144,7 +145,7 @@ def start_training(method: str, start: str | None, dataset: str | None, preset: 
     if job["status"] == "running":
         return f"Started job {job['id']} ({job['name']}) on {where}; its progress is below."
     if job["status"] == "queued":
-        return f"Queued job {job['id']} ({job['name']}); it starts when the job running on {where} ends."
+        return f"Queued job {job['id']} ({job['name']}); {queue_note(job)}"
     return error_note(f"Job {job['id']} ({job['name']}) {job['status']}: {job['error'] or 'no details'}")
 
 
@@ -173,8 +174,18 @@ def _steps(job: dict) -> str:
     return f"{progress['step']}/{progress.get('max_steps') or '?'}"
 
 
+def queue_note(job: dict) -> str:
+    """What a queued job waits for, in a sentence."""
+    where = "the GPU" if job["device"] == "cuda" else "the CPU"
+    holder = jobs.waiting_for(job)
+    if holder is None:
+        return f"it starts as soon as {where} is free."
+    return (f"it starts when {jobs.KIND_LABELS[holder['kind']]} job {holder['id']} ({holder['name']}) on {where} ends "
+            "(`travelbot jobs` lists the queue).")
+
+
 def jobs_table(found: list[dict]) -> list[list[Any]]:
-    return [[j["id"], j["name"], j["method"], j["status"], _steps(j), _when(j["started_at"]), _when(j["finished_at"])]
+    return [[j["id"], j["name"], j["config"].get("method", ""), j["status"], _steps(j), _when(j["started_at"]), _when(j["finished_at"])]
             for j in found]
 
 
@@ -225,7 +236,9 @@ def progress_bar(job: dict, last: dict, phase: str | None = None) -> str:
 
 
 def progress_stats(job: dict, last: dict) -> str:
-    parts = [f"**Job {job['id']} · {job['name']}** · {job['method']} · preset {job['preset']} · {job['device']}",
+    config = job["config"]
+    parts = [(f"**Job {job['id']} · {job['name']}** · {config.get('method')} · preset {config.get('preset')} · "
+              f"{job['device']}"),
              f"step {last.get('step', '—')}/{last.get('max_steps') or '—'}",
              f"epoch {_number(last.get('epoch'), '.2f')}", f"loss {_number(last.get('loss'), '.4f')}"]
     for key, label in (("eval_loss", "eval loss"), ("reward", "reward"), ("rewards/accuracies", "reward accuracy")):
@@ -233,7 +246,9 @@ def progress_stats(job: dict, last: dict) -> str:
             parts.append(f"{label} {_number(last.get(key), '.4f')}")
     parts += [f"lr {_number(last.get('learning_rate'), '.2e')}",
               f"{_number(last.get('tokens_per_second'), '.0f')} tokens/s"]
-    if job["status"] == "running":
+    if job["status"] == "queued":
+        parts.append(queue_note(job))
+    elif job["status"] == "running":
         parts.append(f"ETA {_duration(last.get('eta_seconds'))}")
     elif job.get("started_at") and job.get("finished_at"):  # the whole job: dataset, model, steps, checks
         parts.append(f"took {_duration((job['finished_at'] - job['started_at']).total_seconds())}")
@@ -277,7 +292,7 @@ def refresh(selected: str | None, seen: dict | None) -> tuple[Any, ...]:
     seen = dict(seen or {})
     try:
         jobs.reconcile()
-        found = jobs.list_jobs()
+        found = jobs.list_jobs(kind="train")
     except TravelbotError as exc:
         note = error_note(str(exc))
         return (gr.skip(), gr.skip(), "", note, gr.skip(), "", gr.skip(), seen)

@@ -1,6 +1,7 @@
-"""Training jobs as real child processes over a real SQLite store in a temporary data home.
+"""Jobs as real child processes over a real SQLite store in a temporary data home.
 
-The child is ``standin_trainer.py``: the trainer's JSONL log and job callbacks without a model.
+Most children are ``standin_trainer.py`` (the trainer's JSONL log and job callbacks without a model); the
+restart tests at the end run the real commands of every kind: training, evaluation and a dataset build.
 """
 
 from __future__ import annotations
@@ -21,13 +22,23 @@ import psutil
 import pytest
 
 from tests.training import standin_trainer as standin
+from travelbot import jobs
 from travelbot.config import Settings, get_settings, set_settings
 from travelbot.errors import TravelbotError
+from travelbot.jobs import (
+    cancel_job,
+    dispatch,
+    finish_job,
+    get_job,
+    job_progress,
+    list_jobs,
+    read_log_events,
+    reconcile,
+    record_progress,
+)
 from travelbot.store import get_store
-from travelbot.training import jobs
 from travelbot.training.config import resolve_config
-from travelbot.training.jobs import (cancel_job, dispatch, finish_job, get_job, job_progress, list_jobs,
-                                     read_log_events, reconcile, record_progress, submit_job)
+from travelbot.training.launch import submit_training as submit_job
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "the condition") -> Any:
@@ -170,7 +181,7 @@ def test_a_killed_job_is_failed_by_reconcile_and_the_queue_moves_on(jobs_home: P
     assert failed == [victim]
     job = get_job(victim)
     assert job["status"] == "failed" and job["finished_at"] is not None
-    assert job["error"].startswith("The training process ended unexpectedly")
+    assert job["error"].startswith("The job's process ended unexpectedly")
     assert "step 1/100 loss 2.0\nstep 2/100 loss 1.0" in job["error"]
     assert get_job(waiting)["status"] in ("running", "succeeded")  # reconcile dispatched it
     wait_status(waiting, "succeeded")
@@ -178,7 +189,7 @@ def test_a_killed_job_is_failed_by_reconcile_and_the_queue_moves_on(jobs_home: P
 
 def test_a_job_survives_the_process_that_started_it(jobs_home: Path) -> None:
     code = ("import sys\nfrom travelbot.training.config import resolve_config\n"
-            "from travelbot.training.jobs import get_job, submit_job\n"
+            "from travelbot.jobs import get_job\nfrom travelbot.training.launch import submit_training as submit_job\n"
             "job_id = submit_job(resolve_config('qlora', preset='cpu-demo', name='orphan'), argv=sys.argv[1:])\n"
             "print(job_id, get_job(job_id)['pid'])\n")
     spawner = subprocess.run([sys.executable, "-c", code, *standin.argv(8, 0.25)], capture_output=True, text=True,
@@ -195,7 +206,7 @@ def _running_row(jobs_home: Path, **values: Any) -> int:
     """A job row as a dispatcher left it (the process itself is made up by the test)."""
     name = f"made-up-{uuid.uuid4().hex[:6]}"
     run_dir = jobs_home / "runs" / name
-    row = {"name": name, "method": "qlora", "preset": "cpu-demo", "status": "running", "device": "cpu",
+    row = {"kind": "train", "name": name, "status": "running", "device": "cpu",
            "config": {}, "command": ["true"], "run_dir": str(run_dir), "log_path": str(run_dir / "trainer_log.jsonl"),
            "output_path": str(jobs_home / "jobs" / f"{name}.log"), "created_at": datetime.now(UTC),
            "started_at": datetime.now(UTC), **values}
@@ -215,7 +226,7 @@ def test_reconcile_tells_a_reused_pid_from_the_job(jobs_home: Path) -> None:
     job = get_job(job_id)
     assert job["status"] == "failed"
     lines = job["error"].splitlines()
-    assert lines[0] == "The training process ended unexpectedly; its last output lines:"
+    assert lines[0] == "The job's process ended unexpectedly; its last output lines:"
     assert lines[1:] == [f"line {i}" for i in range(11, 30)] + ["Traceback: boom"]
     assert get_job(recent)["status"] == "running"  # our process really did start then
     get_store().update_job(recent, status="failed")
@@ -234,7 +245,7 @@ def test_reconcile_keeps_an_ending_the_trainer_logged_and_fails_a_job_never_star
 
     assert sorted(reconcile()) == sorted([job_id, never])
     assert get_job(job_id)["status"] == "succeeded" and get_job(job_id)["metrics"] == {"train_loss": 0.5}
-    assert get_job(never)["error"] == "The training process ended unexpectedly without any output."
+    assert get_job(never)["error"] == "The job's process ended unexpectedly without any output."
     assert get_job(just_claimed)["status"] == "running"
     get_store().update_job(just_claimed, status="failed")
 
@@ -248,7 +259,7 @@ def test_a_torn_last_log_line_is_skipped(tmp_path: Path) -> None:
 
 def test_people_get_sentences_for_bad_job_ids_and_names(jobs_home: Path) -> None:
     for call in (get_job, cancel_job, job_progress):
-        with pytest.raises(TravelbotError, match="There is no training job 424242"):
+        with pytest.raises(TravelbotError, match="There is no job 424242"):
             call(424242)
     with pytest.raises(TravelbotError, match="whole numbers"):
         get_job("seven")
@@ -260,7 +271,7 @@ def test_people_get_sentences_for_bad_job_ids_and_names(jobs_home: Path) -> None
     cancel_job(job_id)
     quick = submit_job(config("quick"), argv=standin.argv(1, 0.0))
     wait_status(quick, "succeeded")
-    with pytest.raises(TravelbotError, match=f"Training job {quick} has already succeeded"):
+    with pytest.raises(TravelbotError, match=f"Job {quick} has already succeeded"):
         cancel_job(quick)
 
     # The trainer's callbacks never raise: unknown ids are ignored, finished jobs are not overwritten.
@@ -282,29 +293,27 @@ def test_the_trainer_callbacks_swallow_store_errors(tmp_path: Path) -> None:
         set_settings(previous)
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(900)  # one real training step in a child process, with model loading
-def test_the_real_trainer_runs_one_step(home: Path, dataset: Path) -> None:
-    pytest.importorskip("travelbot.training.run", reason="the trainer module travelbot.training.run has not landed yet")
-    previous = get_settings()
-    set_settings(Settings(home=home))
-    try:
-        real = resolve_config("qlora", preset="cpu-demo", base="smollm2-135m", name=f"job-{uuid.uuid4().hex[:8]}",
-                              dataset=str(dataset), overrides={"max_steps": 1, "load_in_4bit": False,
-                                                               "behaviour_questions": 0, "max_length": 128})
-        job_id = submit_job(real)
-        assert get_job(job_id)["command"][1:] == [
-            "-m", "travelbot", "train", "qlora", "--preset", "cpu-demo", "--name", real.name, "--base", "smollm2-135m",
-            "--dataset", str(dataset), "--set", "behaviour_questions=0", "--set", "load_in_4bit=false",
-            "--set", "max_length=128", "--set", "max_steps=1", "--job-id", str(job_id)]
-        done = wait_status(job_id, "succeeded", "failed", "cancelled", timeout=3500, reconciling=True)
-        progress = job_progress(job_id)
-        assert done["status"] == "succeeded", f"{done['error']}\n" + "\n".join(progress["output_tail"])
-        assert [e["event"] for e in progress["events"]][0] == "start"
-        assert progress["events"][-1]["event"] == "end"
-        assert any(e["event"] == "log" for e in progress["events"]) and done["last_progress"] is not None
-        assert (Path(done["run_dir"]) / "adapter").is_dir()
-    finally:
-        for job in get_store().jobs(status=("queued", "running")):
-            cancel_job(job["id"])
-        set_settings(previous)
+def test_private_environment_reaches_only_the_child(jobs_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-server")
+    show = ("import json, os; print(json.dumps({'typed': os.environ.get('X_TYPED_KEY') == 'sk-' + 'typed',"
+            " 'server': os.environ.get('OPENAI_API_KEY')}))")
+    job_id = jobs.submit("eval", "env", ["unused"], argv=[sys.executable, "-c", show],
+                         environment={"X_TYPED_KEY": "sk-typed", "OPENAI_API_KEY": None})
+    wait_status(job_id, "failed", reconciling=True)  # it never reports an ending: reconcile fails it
+    job = job_progress(job_id)
+    assert json.loads(job["output_tail"][-1]) == {"typed": True, "server": None}
+    assert "sk-typed" not in json.dumps(job, default=str)  # not in the row, the command or the progress
+    assert not list((jobs_home / "jobs").glob("*.env.json"))  # the file that carried it is gone
+
+    busy = submit_job(config("busy-env"), argv=standin.argv(100, 0.2))
+    queued = jobs.submit("eval", "never runs", ["unused"], argv=[sys.executable, "-c", show],
+                         environment={"X_TYPED_KEY": "sk-typed"})
+    assert len(list((jobs_home / "jobs").glob("*.env.json"))) == 1
+    cancel_job(queued)
+    assert not list((jobs_home / "jobs").glob("*.env.json"))  # a cancelled job's private values go with it
+    cancel_job(busy)
+
+
+def test_unknown_kinds_are_refused(jobs_home: Path) -> None:
+    with pytest.raises(TravelbotError, match="Unknown job kind 'deploy'"):
+        jobs.submit("deploy", "x", ["unused"])

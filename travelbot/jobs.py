@@ -1,11 +1,14 @@
-"""Training jobs: each run is a child process that outlives the web app; the store and the run's JSONL log tell
-how it goes, so closing the browser or restarting the server never stops or loses a run.
+"""Long jobs — training runs, evaluation runs, dataset builds — as child processes that outlive the web app:
+one row in the store per job, a queue per device, progress, cancel of the process tree and reconcile after a
+restart, so closing the browser or restarting the server never stops, loses or strands a job.
 
-    job_id = submit_job(resolve_config("qlora", preset="cpu-demo", base="smollm2-135m"))
+    job_id = submit("eval", "eval dev", ["eval", "--variants", "smollm2-135m", "--job-id", "{job_id}"])
 
-The child is ``python -m travelbot train ... --job-id N``: it calls ``record_progress`` for every log event and
-``finish_job`` at the end. ``reconcile`` notices children that died without finishing (killed, crashed, a reboot)
-and starts queued jobs; the UI calls it on every poll.
+The child is ``python -m travelbot <args> --job-id N``: it calls ``record_progress`` as it goes and ``finish_job``
+at the end. ``reconcile`` notices children that died without finishing (killed, crashed, a reboot), marks them
+failed with their output tail, and starts queued jobs; the UI calls it on every poll and the server at start.
+Each service turns its own configuration into a command (``training.launch``, ``evaluation.run``,
+``data.build``).
 """
 
 from __future__ import annotations
@@ -19,28 +22,31 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import psutil
 
-from travelbot.config import ASSETS_DIR, Settings, get_settings
+from travelbot.config import Settings, get_settings
 from travelbot.errors import TravelbotError
 from travelbot.jsonl import json_safe
-from travelbot.schema import utc_now
+from travelbot.schema import JOB_KINDS, utc_now
 from travelbot.store import get_store
-from travelbot.training.config import TrainConfig, train_command
 
 log = logging.getLogger(__name__)
 
-# How many jobs run at once per device: one job fills a GPU, and CPU training already uses every core.
+# How many jobs run at once per device: one job fills a GPU, and a CPU job (training, generating answers,
+# embedding a corpus) already uses every core.
 MAX_RUNNING = {"cpu": 1, "cuda": 1}
 ACTIVE = ("queued", "running")
-LOG_NAME = "trainer_log.jsonl"
-UNEXPECTED_END = "The training process ended unexpectedly"
+KIND_LABELS = {"train": "training", "eval": "evaluation", "data": "dataset build"}
+UNEXPECTED_END = "The job's process ended unexpectedly"
 OUTPUT_TAIL_LINES = 20
 KILL_GRACE_SECONDS = 5.0  # between SIGTERM and SIGKILL on cancel
 START_GRACE_SECONDS = 60.0  # a claimed job may have no pid yet while its spawner is starting it
 PID_SLACK_SECONDS = 2.0  # a process created later than started_at + this is not the job's (the pid was reused)
+MAX_NAME = 200
 
 _lock = threading.Lock()
 # Processes started by this process, by (database, job id), kept so that they are reaped when they end.
@@ -50,34 +56,69 @@ _children: dict[tuple[str, int], subprocess.Popen] = {}
 # ---------------------------------------------------------------- submit and start
 
 
-def device_for(config: TrainConfig) -> str:
-    """Where a preset trains: "cpu" for the CPU presets (cpu-demo), "cuda" for the GPU ones."""
-    return "cpu" if config.preset.startswith("cpu") else "cuda"
+def submit(kind: str, name: str, args: Sequence[str], *, config: Mapping[str, Any] | None = None, device: str = "cpu",
+           run_dir: Path | None = None, log_path: Path | None = None, environment: Mapping[str, str | None] | None = None,
+           argv: Sequence[str] | None = None) -> int:
+    """Queue a job and start it if its device is free; return the job id.
 
-
-def submit_job(config: TrainConfig, *, argv: list[str] | None = None) -> int:
-    """Queue a training run and start it if its device is free; return the job id.
-
-    ``argv`` replaces the real trainer command (tests, other trainers); ``{job_id}`` and ``{run_dir}`` in its
-    items are filled in.
+    ``args`` is the ``travelbot`` command line that does the work; ``{job_id}`` in it is filled in. ``environment``
+    holds values the child gets as environment variables and nothing else sees (a key typed on a page; None
+    unsets one): they wait in a file only this user can read, removed when the child starts. ``argv`` replaces
+    the whole command (tests, other programs); ``{job_id}`` and ``{run_dir}`` in it are filled in.
     """
+    if kind not in JOB_KINDS:
+        raise TravelbotError(f"Unknown job kind {kind!r}; expected one of {', '.join(JOB_KINDS)}.")
+    name = " ".join(str(name).split())[:MAX_NAME] or kind
     settings = get_settings()
     store = get_store()
-    train_command(config)  # a config that cannot be turned into a command fails here, before a row exists
-    if any(job["name"] == config.name for job in store.jobs(status=ACTIVE)):
-        raise TravelbotError(f"A training job named {config.name!r} is already queued or running; choose another name.")
-    run_dir = (settings.runs_dir / config.name).resolve()
-    job_id = store.add_job(
-        name=config.name, method=config.method, preset=config.preset, status="queued", device=device_for(config),
-        config=config.to_dict(), run_dir=str(run_dir), log_path=str(run_dir / LOG_NAME), created_at=utc_now())
-    if argv is None:
-        command = [sys.executable, "-m", "travelbot", *train_command(config, job_id)[1:]]
-    else:
-        command = [a.replace("{job_id}", str(job_id)).replace("{run_dir}", str(run_dir)) for a in argv]
+    job_id = store.add_job(kind=kind, name=name, status="queued", device=device, config=json_safe(dict(config or {})),
+                           run_dir=str(run_dir) if run_dir else None, log_path=str(log_path) if log_path else None,
+                           created_at=utc_now())
+    fill = {"{job_id}": str(job_id), "{run_dir}": str(run_dir or "")}
+    command = [sys.executable, "-m", "travelbot", *args] if argv is None else list(argv)
+    command = [_fill(str(a), fill) for a in command]
     output = (settings.home / "jobs" / f"job-{job_id}.log").resolve()
+    if environment:
+        _write_environment(_environment_path(output), environment)
     store.update_job(job_id, command=command, output_path=str(output))  # now dispatchers may claim it
     dispatch()
     return job_id
+
+
+def _fill(text: str, values: Mapping[str, str]) -> str:
+    for key, value in values.items():
+        text = text.replace(key, value)
+    return text
+
+
+def _environment_path(output: Path) -> Path:
+    return output.with_suffix(".env.json")
+
+
+def _write_environment(path: Path, environment: Mapping[str, str | None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        json.dump(dict(environment), handle)
+
+
+def _take_environment(job: dict) -> dict[str, str | None]:
+    """The job's private environment values, read once: the file goes as the child starts (or is cancelled)."""
+    if not job.get("output_path"):
+        return {}
+    path = _environment_path(Path(job["output_path"]))
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    finally:
+        path.unlink(missing_ok=True)
+    return {str(k): (None if v is None else str(v)) for k, v in values.items()} if isinstance(values, dict) else {}
+
+
+def active_names(kind: str) -> set[str]:
+    """The names of the queued or running jobs of a kind."""
+    return {job["name"] for job in get_store().jobs(status=ACTIVE, kind=kind)}
 
 
 def dispatch() -> list[int]:
@@ -92,7 +133,7 @@ def dispatch() -> list[int]:
                 proc = _spawn(job)
             except (OSError, ValueError, subprocess.SubprocessError) as exc:
                 store.update_job(job["id"], status="failed", finished_at=utc_now(),
-                                 error=f"Could not start the training process ({exc}); check the command and the disk.")
+                                 error=f"Could not start the job's process ({exc}); check the command and the disk.")
                 continue
             job.update(pid=proc.pid, started_at=utc_now())
             if not store.update_job(job["id"], only_if="running", pid=job["pid"], started_at=job["started_at"]):
@@ -106,10 +147,17 @@ def _spawn(job: dict) -> subprocess.Popen:
     """Start the job's command in its own session (it survives us) with stdout+stderr in its output file."""
     output = Path(job["output_path"])
     output.parent.mkdir(parents=True, exist_ok=True)
-    Path(job["run_dir"]).parent.mkdir(parents=True, exist_ok=True)
+    if job.get("run_dir"):
+        Path(job["run_dir"]).parent.mkdir(parents=True, exist_ok=True)
+    env = _child_env(get_settings())
+    for key, value in _take_environment(job).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     with output.open("ab") as out:
         proc = subprocess.Popen(job["command"], stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, close_fds=True, env=_child_env(get_settings()))
+                                start_new_session=True, close_fds=True, env=env)
     _children[_key(job["id"])] = proc
     return proc
 
@@ -119,45 +167,36 @@ def _key(job_id: int) -> tuple[str, int]:
 
 
 def _child_env(settings: Settings) -> dict[str, str]:
-    """Our environment with this process's settings, so the child uses the same data home and database."""
-    env = {**os.environ, "TRAVELBOT_HOME": str(settings.home.resolve()), "PYTHONUNBUFFERED": "1",
-           # The trainer shares the cores with the web app: idle OpenMP threads must sleep, not spin.
-           "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
-    if settings.db_url:
-        env["TRAVELBOT_DB_URL"] = settings.db_url
-    else:
-        env.pop("TRAVELBOT_DB_URL", None)
-    if settings.assets_dir != ASSETS_DIR:
-        env["TRAVELBOT_ASSETS"] = str(Path(settings.assets_dir).resolve())
-    if settings.device != "auto":
-        env["TRAVELBOT_DEVICE"] = settings.device
+    """This process's settings as the child's environment, so it uses the same data home, database and models."""
+    env = {**settings.child_environment(), "PYTHONUNBUFFERED": "1"}
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # the job shares the cores with the web app: idle threads sleep
     return env
 
 
-# ---------------------------------------------------------------- called by the trainer
+# ---------------------------------------------------------------- called by the job's process
 
 
 def record_progress(job_id: int, event: dict) -> None:
-    """Store the trainer's latest log event; never raises (progress is best effort, the training goes on)."""
+    """Store the job's latest progress event; never raises (progress is best effort, the work goes on)."""
     try:
         get_store().update_job(int(job_id), only_if="running", last_progress=json_safe(event))
     except Exception:  # noqa: BLE001
-        log.warning("Could not record the progress of training job %s.", job_id, exc_info=True)
+        log.warning("Could not record the progress of job %s.", job_id, exc_info=True)
 
 
 def finish_job(job_id: int, status: str, error: str | None = None, metrics: dict | None = None) -> None:
-    """Record how a run ended ("succeeded" or "failed") and start the next queued job; never raises."""
+    """Record how a job ended ("succeeded" or "failed") and start the next queued job; never raises."""
     try:
         if status not in ("succeeded", "failed"):
-            error, status = f"The trainer reported an unknown status {status!r}. {error or ''}".strip(), "failed"
+            error, status = f"The job reported an unknown status {status!r}. {error or ''}".strip(), "failed"
         get_store().update_job(int(job_id), only_if="running", status=status, finished_at=utc_now(),
                                error=error, metrics=json_safe(metrics))
     except Exception:  # noqa: BLE001
-        log.warning("Could not record the end of training job %s.", job_id, exc_info=True)
+        log.warning("Could not record the end of job %s.", job_id, exc_info=True)
     try:
         dispatch()
     except Exception:  # noqa: BLE001
-        log.warning("Could not start the next queued training job.", exc_info=True)
+        log.warning("Could not start the next queued job.", exc_info=True)
 
 
 # ---------------------------------------------------------------- cancel and reconcile
@@ -169,16 +208,17 @@ def cancel_job(job_id: int) -> dict:
     job = get_job(job_id)
     if job["status"] == "queued" and store.update_job(job["id"], only_if="queued", status="cancelled",
                                                       finished_at=utc_now()):
+        _take_environment(job)  # its private values are not kept for a job that will never run
         return get_job(job["id"])
     job = get_job(job["id"])
-    # Marked first, so the dying trainer's finish_job (and reconcile) cannot overwrite "cancelled".
+    # Marked first, so the dying job's finish_job (and reconcile) cannot overwrite "cancelled".
     if job["status"] == "running" and store.update_job(job["id"], only_if="running", status="cancelled",
                                                        finished_at=utc_now()):
         _kill_tree(job)
         dispatch()
         return get_job(job["id"])
     job = get_job(job["id"])
-    raise TravelbotError(f"Training job {job['id']} has already {_ended(job['status'])}; "
+    raise TravelbotError(f"Job {job['id']} has already {_ended(job['status'])}; "
                          "only queued or running jobs can be cancelled.")
 
 
@@ -256,7 +296,7 @@ def _kill_tree(job: dict) -> None:
         procs = _wait_gone(job["id"], procs, KILL_GRACE_SECONDS)
         if not procs:
             return
-    log.warning("Training job %s: processes %s survived SIGKILL.", job["id"], [p.pid for p in procs])
+    log.warning("Job %s: processes %s survived SIGKILL.", job["id"], [p.pid for p in procs])
 
 
 def _still_running(job: dict) -> bool:
@@ -272,7 +312,8 @@ def reconcile() -> list[int]:
     """Mark running jobs whose process is gone without calling finish_job as failed, then start queued jobs.
 
     Returns the ids whose record was corrected. A run whose log ends with an "end" event keeps the ending
-    it logged (its finish_job call was lost); others fail with the last lines of their output.
+    it logged (its finish_job call was lost); others fail with the last lines of their output. A job's own
+    records (an evaluation run's row) are corrected by its service (``evaluation.run.reconcile_runs``).
     """
     store = get_store()
     corrected: list[int] = []
@@ -302,20 +343,28 @@ def get_job(job_id: int | str) -> dict:
     try:
         number = int(str(job_id).strip().lstrip("#"))
     except ValueError:
-        raise TravelbotError(f"Training job ids are whole numbers, not {job_id!r}.") from None
+        raise TravelbotError(f"Job ids are whole numbers, not {job_id!r}.") from None
     job = get_store().job(number)
     if job is None:
-        raise TravelbotError(f"There is no training job {number}; pick one from the jobs table.")
+        raise TravelbotError(f"There is no job {number}; `travelbot jobs` lists them.")
     return job
 
 
-def list_jobs(limit: int = 50) -> list[dict]:
-    """The most recent jobs, newest first."""
-    return get_store().jobs(limit=limit)
+def list_jobs(limit: int = 50, kind: str | None = None) -> list[dict]:
+    """The most recent jobs (of one kind, when given), newest first."""
+    return get_store().jobs(limit=limit, kind=kind)
+
+
+def waiting_for(job: dict) -> dict | None:
+    """For a queued job: the running job that holds its device, if one does."""
+    if job["status"] != "queued":
+        return None
+    return next((other for other in get_store().jobs(status="running", oldest_first=True)
+                 if other["device"] == job["device"]), None)
 
 
 def read_log_events(path: Path) -> list[dict]:
-    """The trainer's JSONL events; a torn last line (the trainer is mid-write) or any bad line is skipped."""
+    """A job's JSONL events; a torn last line (the trainer is mid-write) or any bad line is skipped."""
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
@@ -374,5 +423,5 @@ def job_progress(job_id: int | str, tail: int = 50) -> dict:
     return {**job, "events": _job_events(job), "output_tail": output_tail(job, tail)}
 
 
-__all__ = ["MAX_RUNNING", "cancel_job", "device_for", "dispatch", "finish_job", "get_job", "job_progress",
-           "list_jobs", "read_log_events", "reconcile", "record_progress", "submit_job"]
+__all__ = ["KIND_LABELS", "MAX_RUNNING", "active_names", "cancel_job", "dispatch", "finish_job", "get_job",
+           "job_progress", "list_jobs", "read_log_events", "reconcile", "record_progress", "submit", "waiting_for"]
