@@ -150,3 +150,32 @@ def test_every_command_is_listed_however_the_module_is_run():
         assert shown.returncode == 0, shown.stderr
         listed = {line.split()[0] for line in shown.stdout.split("Commands:")[1].splitlines() if line.strip()}
         assert listed == set(main.commands), (module, set(main.commands) - listed)
+
+
+def test_jobs_from_the_terminal(home):
+    queued = run("eval", "--variants", "smollm2-135m", "--scorers", "length", "--limit", "1", "--max-new-tokens", "8",
+                 "--background", "--json")
+    assert queued.returncode == 0, queued.stderr
+    job = json.loads(queued.stdout)
+    assert job["kind"] == "eval" and job["status"] in ("queued", "running")
+    assert not run("eval", "--variants", "no-such-variant", "--background").returncode == 0  # refused before queueing
+
+    import time
+
+    deadline = time.monotonic() + 240
+    while (shown := json.loads(run("jobs", "show", str(job["id"]), "--json").stdout))["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, shown
+        time.sleep(1)
+    assert shown["status"] == "succeeded", shown
+    assert shown["result"]["run_id"] and shown["command"][-2:] == ["--job-id", str(job["id"])]
+    assert any("answer_words" in line for line in shown["output_tail"])  # the run's table, as a foreground run prints it
+    listed = json.loads(run("jobs", "--kind", "eval", "--json").stdout)
+    assert job["id"] in [j["id"] for j in listed] and {j["kind"] for j in listed} == {"eval"}
+    table = run("jobs")
+    assert table.returncode == 0 and "eval  succeeded" in table.stdout
+
+    again = run("jobs", "cancel", str(job["id"]))
+    assert again.returncode != 0 and again.stderr.strip() == (
+        f"Error: Job {job['id']} has already succeeded; only queued or running jobs can be cancelled.")
+    unknown = run("jobs", "show", "424242")
+    assert unknown.returncode != 0 and "There is no job 424242" in unknown.stderr
