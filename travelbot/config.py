@@ -5,9 +5,12 @@ Defaults work offline on a laptop: data under ``./.travelbot``, SQLite, the embe
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 
@@ -38,6 +41,74 @@ def _choice(env: dict[str, str], name: str, choices: tuple[str, ...]) -> str:
 
         raise TravelbotError(f"{name} must be one of {', '.join(choices)}, not {raw!r}.")
     return raw
+
+
+def _number(env: dict[str, str], name: str, default: Any, convert: Callable[[str], Any], ok: Callable[[Any], bool],
+            what: str) -> Any:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = convert(raw)
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value) or not ok(value):
+        from travelbot.errors import TravelbotError
+
+        raise TravelbotError(f"{name} must be {what}, not {raw!r}.")
+    return value
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    """The LLM judge (and Ragas' LLM): any OpenAI-compatible server, from the ``TRAVELBOT_JUDGE_*`` variables.
+
+    Unset, the base URL and key fall back to ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY`` (see
+    ``evaluation.endpoint.JudgeEndpoint``), and prices to OpenAI's list price on OpenAI's own endpoint."""
+
+    model: str = ""  # no model: no judge
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    timeout: float = 60.0  # seconds per request
+    max_retries: int = 4  # after the first try, on 429, 5xx, timeouts and connection errors
+    concurrency: int = 4  # requests in flight at once
+    price_prompt: float | None = None  # USD per 1M tokens; None: the list price (OpenAI) or 0
+    price_completion: float | None = None
+    json_mode: bool = False  # send response_format=json_object (some servers reject it)
+
+    ENV: ClassVar[dict[str, str]] = {  # field -> the variable that sets it
+        "model": "TRAVELBOT_JUDGE_MODEL", "base_url": "TRAVELBOT_JUDGE_BASE_URL", "api_key": "TRAVELBOT_JUDGE_API_KEY",
+        "timeout": "TRAVELBOT_JUDGE_TIMEOUT", "max_retries": "TRAVELBOT_JUDGE_MAX_RETRIES",
+        "concurrency": "TRAVELBOT_JUDGE_CONCURRENCY", "price_prompt": "TRAVELBOT_JUDGE_PRICE_PROMPT",
+        "price_completion": "TRAVELBOT_JUDGE_PRICE_COMPLETION", "json_mode": "TRAVELBOT_JUDGE_JSON_MODE"}
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.model.strip())
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> JudgeSettings:
+        price = "a price in USD per million tokens (0 or more)"
+        name = cls.ENV
+        return cls(
+            model=(env.get(name["model"]) or "").strip(),
+            base_url=(env.get(name["base_url"]) or "").strip() or None,
+            api_key=(env.get(name["api_key"]) or "").strip() or None,
+            timeout=_number(env, name["timeout"], 60.0, float, lambda v: v > 0, "a number of seconds above 0"),
+            max_retries=_number(env, name["max_retries"], 4, int, lambda v: v >= 0, "a whole number (0 or more)"),
+            concurrency=_number(env, name["concurrency"], 4, int, lambda v: v >= 1, "a whole number (1 or more)"),
+            price_prompt=_number(env, name["price_prompt"], None, float, lambda v: v >= 0, price),
+            price_completion=_number(env, name["price_completion"], None, float, lambda v: v >= 0, price),
+            json_mode=_flag(env, name["json_mode"], False))
+
+    def environment(self) -> dict[str, str | None]:
+        """These settings as ``TRAVELBOT_JUDGE_*`` variables (None: unset), for a child process."""
+        values: dict[str, str | None] = {}
+        for key, variable in self.ENV.items():
+            value = getattr(self, key)
+            values[variable] = None if value is None or value == "" or value is False else (
+                "1" if value is True else str(value))
+        return values
 
 
 @dataclass(frozen=True)
@@ -82,7 +153,7 @@ class Settings:
     persistent_dir: Path = Path("/data")  # where a Space's persistent storage is mounted
     mirror_repo: str | None = None  # a Hub dataset repo that votes and ratings are copied to
     mirror_minutes: int = 30
-    extra: dict[str, str] = field(default_factory=dict)
+    judge: JudgeSettings = field(default_factory=JudgeSettings)
 
     @property
     def hosted(self) -> bool:
@@ -137,7 +208,7 @@ class Settings:
         return self.home / "models.toml"
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         mode = _choice(env, "TRAVELBOT_MODE", ("space", "local")) if env.get("TRAVELBOT_MODE") else (
             "space" if env.get("SPACE_ID") else "local")
@@ -185,7 +256,7 @@ class Settings:
             persistent_dir=persistent_dir,
             mirror_repo=env.get("TRAVELBOT_MIRROR_REPO") or None,
             mirror_minutes=_int(env, "TRAVELBOT_MIRROR_MINUTES", 30),
-            extra={k: v for k, v in env.items() if k.startswith("TRAVELBOT_JUDGE_")},
+            judge=JudgeSettings.from_env(env),
         )
 
     def child_environment(self) -> dict[str, str]:
@@ -200,7 +271,7 @@ class Settings:
             "TRAVELBOT_MAX_NEW_TOKENS": str(self.max_new_tokens) if self.max_new_tokens else None,
             "TRAVELBOT_MAX_PROMPT_TOKENS": str(self.max_prompt_tokens),
             "OPENAI_API_KEY": self.openai_api_key, "OPENAI_BASE_URL": self.openai_base_url, "HF_TOKEN": self.hf_token,
-            **{k: None for k in env if k.startswith("TRAVELBOT_JUDGE_")}, **self.extra}
+            **self.judge.environment()}
         for key, value in values.items():
             if value is None:
                 env.pop(key, None)
@@ -228,3 +299,9 @@ def set_settings(settings: Settings | None) -> None:
     """Replace the process-wide settings (tests, or a CLI flag that overrides the environment)."""
     global _settings
     _settings = settings
+
+
+def quiet_library_analytics() -> None:
+    """Tell libraries that phone home (Ragas reads ``RAGAS_DO_NOT_TRACK`` once, at import) not to; the only place
+    that writes the environment."""
+    os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")

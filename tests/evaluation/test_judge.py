@@ -11,7 +11,7 @@ import time
 import pytest
 
 from tests.openai_server import OpenAIServer
-from travelbot.config import Settings
+from travelbot.config import JudgeSettings, Settings
 from travelbot.errors import TravelbotError
 from travelbot.evaluation.endpoint import JudgeEndpoint, Usage, _retry_after_seconds
 from travelbot.evaluation.judge import (
@@ -296,16 +296,17 @@ def test_cost_is_tokens_times_price():
 
 
 def test_endpoint_from_settings_reads_judge_variables():
-    settings = Settings(openai_api_key="sk-openai", extra={
+    settings = Settings.from_env({"OPENAI_API_KEY": "sk-openai",
         "TRAVELBOT_JUDGE_MODEL": "gpt-4o-mini-2024-07-18", "TRAVELBOT_JUDGE_CONCURRENCY": "8",
         "TRAVELBOT_JUDGE_TIMEOUT": "30"})
+    assert settings.judge == JudgeSettings(model="gpt-4o-mini-2024-07-18", concurrency=8, timeout=30.0)
     ep = JudgeEndpoint.from_settings(settings)
     assert (ep.model, ep.base_url, ep.api_key, ep.concurrency, ep.timeout) == (
         "gpt-4o-mini-2024-07-18", None, "sk-openai", 8, 30.0)
     assert (ep.price_prompt, ep.price_completion) == (0.15, 0.60)  # OpenAI's list price
     assert "sk-openai" not in repr(ep)
 
-    local = JudgeEndpoint.from_settings(Settings(openai_api_key="sk-openai", extra={
+    local = JudgeEndpoint.from_settings(Settings.from_env({"OPENAI_API_KEY": "sk-openai",
         "TRAVELBOT_JUDGE_MODEL": "gpt-4o", "TRAVELBOT_JUDGE_BASE_URL": "http://127.0.0.1:8000/v1",
         "TRAVELBOT_JUDGE_API_KEY": "local", "TRAVELBOT_JUDGE_PRICE_COMPLETION": "1.5"}))
     assert (local.base_url, local.api_key, local.price_prompt, local.price_completion) == (
@@ -317,10 +318,17 @@ def test_endpoint_from_settings_explains_what_is_wrong():
         JudgeEndpoint.from_settings(Settings(openai_api_key="sk"))
     for name, value in (("CONCURRENCY", "0"), ("CONCURRENCY", "two"), ("TIMEOUT", "-1"), ("PRICE_PROMPT", "nan")):
         with pytest.raises(TravelbotError, match=f"TRAVELBOT_JUDGE_{name} must be"):
-            JudgeEndpoint.from_settings(Settings(extra={"TRAVELBOT_JUDGE_MODEL": "gpt-4o",
-                                                        f"TRAVELBOT_JUDGE_{name}": value}))
+            Settings.from_env({"TRAVELBOT_JUDGE_MODEL": "gpt-4o", f"TRAVELBOT_JUDGE_{name}": value})
     with pytest.raises(TravelbotError, match="needs an API key"):  # never reaches api.openai.com without a key
-        Judge(JudgeEndpoint.from_settings(Settings(extra={"TRAVELBOT_JUDGE_MODEL": "gpt-4o"})))
+        Judge(JudgeEndpoint.from_settings(Settings(judge=JudgeSettings(model="gpt-4o"))))
+
+
+def test_judge_settings_go_to_a_child_process_as_the_variables_they_came_from():
+    env = {"TRAVELBOT_JUDGE_MODEL": "gpt-4o", "TRAVELBOT_JUDGE_BASE_URL": "http://127.0.0.1:8000/v1",
+           "TRAVELBOT_JUDGE_API_KEY": "local", "TRAVELBOT_JUDGE_MAX_RETRIES": "0", "TRAVELBOT_JUDGE_JSON_MODE": "1"}
+    judge = Settings.from_env(env).judge
+    assert JudgeSettings.from_env({k: v for k, v in judge.environment().items() if v is not None}) == judge
+    assert JudgeSettings().environment()["TRAVELBOT_JUDGE_MODEL"] is None  # no judge: the variable is unset
 
 
 # ------------------------------------------------------------------------------------------- prompts, keys

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from tests.openai_server import OpenAIServer
-from travelbot.config import get_settings
+from travelbot.config import JudgeSettings, get_settings
 from travelbot.errors import InvalidInputError, TravelbotError
 from travelbot.evaluation.results import run_results
 from travelbot.evaluation.run import EvalConfig, evaluate
@@ -33,9 +33,8 @@ def judge_reply(body: dict) -> str:
 @pytest.fixture
 def judge_settings():
     with OpenAIServer(judge_reply, api_key="k") as server:
-        yield replace(get_settings(), max_new_tokens=8, extra={
-            "TRAVELBOT_JUDGE_MODEL": "judge-x", "TRAVELBOT_JUDGE_BASE_URL": server.base_url,
-            "TRAVELBOT_JUDGE_API_KEY": "k", "TRAVELBOT_JUDGE_TIMEOUT": "10"}), server
+        yield replace(get_settings(), max_new_tokens=8, judge=JudgeSettings(
+            model="judge-x", base_url=server.base_url, api_key="k", timeout=10.0)), server
 
 
 def test_a_run_scores_every_answer_and_a_rerun_computes_nothing_new(store: Store, judge_settings) -> None:
@@ -80,7 +79,7 @@ def test_a_run_scores_every_answer_and_a_rerun_computes_nothing_new(store: Store
 
 
 def test_bad_configurations_are_sentences(store: Store) -> None:
-    settings = replace(get_settings(), extra={})
+    settings = replace(get_settings(), judge=JudgeSettings())
     for config, message in [
         (EvalConfig([]), "at least one variant"),
         (EvalConfig(VARIANTS, ["bleu", "vibes"]), "Unknown scorer vibes"),
@@ -99,8 +98,7 @@ def test_ragas_scores_a_run_through_the_same_judge_endpoint(store: Store) -> Non
     from tests.evaluation.test_ragas_metrics import judge as ragas_judge
 
     with OpenAIServer(ragas_judge) as server:
-        settings = replace(get_settings(), extra={"TRAVELBOT_JUDGE_MODEL": "judge-x",
-                                                  "TRAVELBOT_JUDGE_BASE_URL": server.base_url})
+        settings = replace(get_settings(), judge=JudgeSettings(model="judge-x", base_url=server.base_url))
         run = evaluate(EvalConfig(VARIANTS, ["ragas"], "dev", limit=1, settings={"max_new_tokens": 8}),
                        store=store, settings=settings)
     scores = {a["variant"]: a["scores"] for a in run_results(run.id, store).answers}

@@ -23,8 +23,7 @@ def prefers_good(body: dict) -> str:
 
 
 def with_judge(settings, server: OpenAIServer):
-    return replace(settings, extra={**settings.extra, "TRAVELBOT_JUDGE_MODEL": "local-judge",
-                                    "TRAVELBOT_JUDGE_BASE_URL": server.base_url, "TRAVELBOT_JUDGE_API_KEY": "k"})
+    return replace(settings, judge=replace(settings.judge, model="local-judge", base_url=server.base_url, api_key="k"))
 
 
 def test_each_vote_is_judged_in_both_orders_and_counts_for_judge_agreement(store, two_variants) -> None:
@@ -66,8 +65,7 @@ def test_no_judge_configured_means_no_requests_and_the_vote_stands(store, two_va
 def test_a_failing_judge_stores_nothing_and_is_asked_again(store, two_variants) -> None:
     voter = Voter("flaky", None)
     with OpenAIServer(prefers_good) as server:
-        settings = with_judge(replace(two_variants, extra={**two_variants.extra, "TRAVELBOT_JUDGE_MAX_RETRIES": "0"}),
-                              server)
+        settings = with_judge(replace(two_variants, judge=replace(two_variants.judge, max_retries=0)), server)
         battle = answered_battle(store, settings, voter, answers=(("Metro?", GOOD, BAD),))
         arena.record_vote(battle.id, "A is better", voter, store=store, settings=settings)
         judge_after_vote(battle.id, settings, store).result(timeout=30)  # drain the vote's own request first

@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import free_port, served_app
 from tests.feedback.conftest import PAIR
 from tests.openai_server import OpenAIServer
-from travelbot.config import get_settings, set_settings
+from travelbot.config import JudgeSettings, get_settings, set_settings
 from travelbot.store import get_store
 
 pytestmark = pytest.mark.slow
@@ -132,7 +132,7 @@ def test_oauth_outside_a_space_is_refused_at_start(home) -> None:
 def test_a_typed_judge_url_never_receives_the_servers_key(served, settings_for_test) -> None:
     from travelbot import jobs
 
-    settings_for_test(openai_api_key="sk-server-secret", openai_base_url=None, extra={})
+    settings_for_test(openai_api_key="sk-server-secret", openai_base_url=None, judge=JudgeSettings())
     with OpenAIServer() as judge:
         # a new answer length each time, so the judge is asked again rather than read from the cache
         for typed_key, expected, tokens in (("", "Bearer not-needed", 16), ("sk-typed", "Bearer sk-typed", 32)):

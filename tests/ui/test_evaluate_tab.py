@@ -10,7 +10,7 @@ import pytest
 
 from tests.ui.conftest import served_tab
 from travelbot import jobs
-from travelbot.config import get_settings, set_settings
+from travelbot.config import JudgeSettings, get_settings, set_settings
 from travelbot.evaluation.results import runs
 from travelbot.ui import evaluate_tab
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def client() -> Iterator[object]:
     previous = get_settings()
-    set_settings(replace(previous, extra={}))
+    set_settings(replace(previous, judge=JudgeSettings()))
     try:
         with served_tab(evaluate_tab.build) as client:
             yield client

@@ -9,12 +9,11 @@ quota) raise one ``TravelbotError`` sentence.
 from __future__ import annotations
 
 import logging
-import math
 import random
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, astuple, dataclass, field
 from email.utils import parsedate_to_datetime
@@ -43,20 +42,6 @@ def list_price(model: str) -> tuple[float, float]:
     return LIST_PRICES.get(re.sub(r"-(\d{4}-\d{2}-\d{2}|\d{4})$", "", model), (0.0, 0.0))
 
 
-def _setting(env: Mapping[str, str], name: str, default: float, convert: Callable[[str], float],
-             ok: Callable[[float], bool], what: str) -> Any:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = convert(raw)
-    except ValueError:
-        value = None
-    if value is None or not math.isfinite(value) or not ok(value):
-        raise TravelbotError(f"{name} must be {what}, not {raw!r}.")
-    return value
-
-
 @dataclass(frozen=True)
 class JudgeEndpoint:
     """Where the judge runs and what it costs (prices in USD per 1M tokens)."""
@@ -79,27 +64,21 @@ class JudgeEndpoint:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JudgeEndpoint:
-        """The endpoint described by the ``TRAVELBOT_JUDGE_*`` variables (and ``OPENAI_*`` as fallback)."""
-        env = settings.extra
-        model = (env.get("TRAVELBOT_JUDGE_MODEL") or "").strip()
-        if not model:
+        """The endpoint of ``settings.judge`` (the ``TRAVELBOT_JUDGE_*`` variables), with ``OPENAI_*`` as fallback."""
+        judge = settings.judge
+        if not judge.configured:
             raise TravelbotError(
                 "No judge model is set: set TRAVELBOT_JUDGE_MODEL (e.g. gpt-4o) together with OPENAI_API_KEY, "
                 "or with TRAVELBOT_JUDGE_BASE_URL for any OpenAI-compatible server.")
-        base_url = (env.get("TRAVELBOT_JUDGE_BASE_URL") or "").strip() or settings.openai_base_url or None
-        api_key = (env.get("TRAVELBOT_JUDGE_API_KEY") or "").strip() or settings.openai_api_key or None
+        model = judge.model.strip()
+        base_url = judge.base_url or settings.openai_base_url or None
         prompt_price, completion_price = list_price(model) if _is_openai(base_url) else (0.0, 0.0)
-        price = "a price in USD per million tokens (0 or more)"
         return cls(
-            model=model, base_url=base_url, api_key=api_key,
-            timeout=_setting(env, "TRAVELBOT_JUDGE_TIMEOUT", 60.0, float, lambda v: v > 0, "a number of seconds above 0"),
-            max_retries=_setting(env, "TRAVELBOT_JUDGE_MAX_RETRIES", 4, int, lambda v: v >= 0, "a whole number (0 or more)"),
-            concurrency=_setting(env, "TRAVELBOT_JUDGE_CONCURRENCY", 4, int, lambda v: v >= 1, "a whole number (1 or more)"),
-            price_prompt=_setting(env, "TRAVELBOT_JUDGE_PRICE_PROMPT", prompt_price, float, lambda v: v >= 0, price),
-            price_completion=_setting(env, "TRAVELBOT_JUDGE_PRICE_COMPLETION", completion_price, float,
-                                      lambda v: v >= 0, price),
-            json_mode=(env.get("TRAVELBOT_JUDGE_JSON_MODE") or "").strip().lower() in {"1", "true", "yes", "on"},
-        )
+            model=model, base_url=base_url, api_key=judge.api_key or settings.openai_api_key or None,
+            timeout=judge.timeout, max_retries=judge.max_retries, concurrency=judge.concurrency,
+            price_prompt=prompt_price if judge.price_prompt is None else judge.price_prompt,
+            price_completion=completion_price if judge.price_completion is None else judge.price_completion,
+            json_mode=judge.json_mode)
 
 
 def _is_openai(base_url: str | None) -> bool:

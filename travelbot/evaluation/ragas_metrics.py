@@ -17,7 +17,6 @@ import importlib.metadata
 import json
 import logging
 import math
-import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from travelbot.config import quiet_library_analytics
 from travelbot.errors import InvalidInputError, TravelbotError
 from travelbot.evaluation.scores import Score, ScorerInfo
 
@@ -83,14 +83,9 @@ class RagasEndpoint:
     max_retries: int = 3  # the client's retries on 429, 5xx, timeouts and lost connections
 
 
-def _quiet_ragas() -> None:
-    """Ragas posts usage analytics unless told not to; it reads the switch once, so set it before any import."""
-    os.environ["RAGAS_DO_NOT_TRACK"] = "true"
-
-
 def ragas_available() -> str | None:
     """None when ragas can be used; otherwise one sentence saying how to install it."""
-    _quiet_ragas()
+    quiet_library_analytics()  # Ragas posts usage analytics unless told not to, before its first import
     try:
         from ragas._analytics import do_not_track
         from ragas.llms import llm_factory  # noqa: F401

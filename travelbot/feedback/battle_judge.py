@@ -48,7 +48,7 @@ class JudgedBattles:
 
 
 def judge_configured(settings: Settings | None = None) -> bool:
-    return bool(((settings or get_settings()).extra.get("TRAVELBOT_JUDGE_MODEL") or "").strip())
+    return (settings or get_settings()).judge.configured
 
 
 def _single_exchange(conversation: list[dict[str, str]]) -> tuple[str, str] | None:

@@ -79,8 +79,8 @@ def start(variants: list[str], split: str, scorers: list[str], limit: float | No
                         int(limit) if limit and not math.isnan(limit) and limit > 0 else None,
                         {"max_new_tokens": int(max_new_tokens)} if max_new_tokens and max_new_tokens > 0 else {})
     try:
-        job = jobs.get_job(submit_evaluation(config, judge_environment(judge_model, judge_base_url, judge_key),
-                                             judge_settings(judge_model, judge_base_url, judge_key)))
+        judged = judge_settings(judge_model, judge_base_url, judge_key)
+        job = jobs.get_job(submit_evaluation(config, judge_environment(judged), judged))
     except TravelbotError as exc:
         return error_note(str(exc)), None
     return f"Job {job['id']} {job['status']}: {job['name']}.", job["id"]
@@ -90,27 +90,24 @@ def judge_settings(model: str, base_url: str, key: str, settings=None):
     """The settings with the judge typed on the page. The server's own key goes only to the judge server the
     server's configuration names; a different URL typed here is sent the key typed with it, or none."""
     settings = settings or get_settings()
-    extra = dict(settings.extra)
+    judge = settings.judge
     model, base_url, key = (model or "").strip(), (base_url or "").strip(), (key or "").strip()
-    configured = extra.get("TRAVELBOT_JUDGE_BASE_URL") or settings.openai_base_url or ""
+    configured = judge.base_url or settings.openai_base_url or ""
     if model:
-        extra["TRAVELBOT_JUDGE_MODEL"] = model
+        judge = replace(judge, model=model)
     if base_url and base_url.rstrip("/") != configured.rstrip("/"):
-        extra["TRAVELBOT_JUDGE_BASE_URL"] = base_url
-        extra.pop("TRAVELBOT_JUDGE_API_KEY", None)
+        judge = replace(judge, base_url=base_url, api_key=None)
         settings = replace(settings, openai_api_key=None)
     if key:
-        extra["TRAVELBOT_JUDGE_API_KEY"] = key
-    return replace(settings, extra=extra)
+        judge = replace(judge, api_key=key)
+    return replace(settings, judge=judge)
 
 
-def judge_environment(model: str, base_url: str, key: str, settings=None) -> dict[str, str | None]:
-    """The judge typed on the page as the environment of the run's process (None unsets a variable)."""
-    settings = settings or get_settings()
-    judged = judge_settings(model, base_url, key, settings)
-    environment: dict[str, str | None] = {k: None for k in settings.extra if k not in judged.extra}
-    environment.update(judged.extra)
-    if settings.openai_api_key and not judged.openai_api_key:
+def judge_environment(judged) -> dict[str, str | None]:
+    """The judge of ``judged`` (from :func:`judge_settings`) as the environment of the run's process (None unsets
+    a variable): the judge's variables, and the server's key unset when it must not go to the typed server."""
+    environment = judged.judge.environment()
+    if not judged.openai_api_key:
         environment["OPENAI_API_KEY"] = None
     return environment
 
@@ -262,9 +259,8 @@ def build(app: gr.Blocks, tab: gr.Tab | None = None) -> None:
         max_new_tokens = gr.Slider(0, 1024, value=0, step=16, label="Max new tokens (0 = each variant's own)",
                                    info="RAFT-format variants need room for their quotes before the final answer.")
     with gr.Accordion("Judge endpoint (Ragas and the LLM judge)", open=False):
-        extra = settings.extra
-        judge_model = gr.Textbox(value=extra.get("TRAVELBOT_JUDGE_MODEL", ""), label="Model (e.g. gpt-4o)")
-        judge_base_url = gr.Textbox(value=extra.get("TRAVELBOT_JUDGE_BASE_URL", ""),
+        judge_model = gr.Textbox(value=settings.judge.model, label="Model (e.g. gpt-4o)")
+        judge_base_url = gr.Textbox(value=settings.judge.base_url or "",
                                     label="Base URL of an OpenAI-compatible server (blank = OpenAI)")
         judge_key = gr.Textbox(type="password", label="API key (blank = the server's own key, which is only ever "
                                "sent to the server's configured judge URL)")
