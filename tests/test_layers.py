@@ -16,7 +16,8 @@ import travelbot
 import travelbot.schema
 
 ROOT = Path(travelbot.__file__).parent
-CORE = ("travelbot.models", "travelbot.store", "travelbot.schema", "travelbot.config", "travelbot.retrieval", "travelbot.jobs",
+CORE = ("travelbot.models", "travelbot.store", "travelbot.schema", "travelbot.config", "travelbot.retrieval",
+        "travelbot.jobs", "travelbot.format",
         "travelbot.stats", "travelbot.jsonl", "travelbot.errors", "travelbot.text", "travelbot.limits")
 SERVICES = ("travelbot.data", "travelbot.training", "travelbot.evaluation", "travelbot.feedback", "travelbot.analysis",
             "travelbot.chat", "travelbot.space", "travelbot.hosting", "travelbot.bench")

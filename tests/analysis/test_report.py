@@ -16,7 +16,7 @@ def test_report_has_every_section_with_figures(store: Store, two_variants, tmp_p
     voter = Voter("browser:ana-0000000001")
     for seed in range(3):
         battle = answered_battle(store, two_variants, voter, seed=seed)
-        arena.record_vote(battle.id, "A is better", voter, store=store, settings=two_variants)
+        arena.record_vote(battle.id, "model_a", voter, store=store, settings=two_variants)
     import_judgments([JudgmentItem("1", "Q?", "yes", "no", None, {"h1": "A", "h2": "A"}, {"j": {"label": "A"}}),
                       JudgmentItem("2", "Q?", "yes", "no", None, {"h1": "B", "h2": "B"}, {"j": {"label": "A"}})],
                      "tiny", "test", store)

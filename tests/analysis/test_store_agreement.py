@@ -29,7 +29,7 @@ def test_votes_and_ratings_against_metrics(store: Store) -> None:
         first_good = seed % 2 == 0
         battle = answered_battle(store, settings, ANA, seed=seed,
                                  answers=((q.question, good if first_good else bad, bad if first_good else good),))
-        arena.record_vote(battle.id, "A is better" if first_good else "B is better", ANA, store=store,
+        arena.record_vote(battle.id, "model_a" if first_good else "model_b", ANA, store=store,
                           settings=settings)
     answered_battle(store, settings, ANA, seed=99, answers=(("Not a golden question?", "x", "y"),))  # not counted
 
@@ -180,7 +180,7 @@ def test_scope_keeps_only_battles_between_chosen_variants(store: Store) -> None:
     for seed, q in enumerate(questions):
         battle = answered_battle(store, settings, ANA, seed=seed,
                                  answers=((q.question, q.reference_answer, "No idea."),))
-        arena.record_vote(battle.id, "A is better", ANA, store=store, settings=settings)
+        arena.record_vote(battle.id, "model_a", ANA, store=store, settings=settings)
     assert vote_agreement(["bleu"], store, rounds=200)[1] == 4
     assert vote_agreement(["bleu"], store, scope=Scope(split="test"), rounds=200)[1] == 0
     assert vote_agreement(["bleu"], store, scope=Scope(variants=("smollm2-135m",)), rounds=200)[1] == 0

@@ -68,11 +68,11 @@ def test_a_real_battle_streams_both_sides_and_reveals_after_the_vote(store: Stor
     battle = arena.start_battle(ANA, store=store, settings=settings)
     assert {battle.variant_a, battle.variant_b} == set(PAIR)
     with pytest.raises(InvalidInputError, match="let both models answer"):
-        arena.record_vote(battle.id, "A is better", ANA, store=store, settings=settings)
+        arena.record_vote(battle.id, "model_a", ANA, store=store, settings=settings)
     for question in ("Is Lisbon walkable?", "And Porto?"):
         round_ = arena.ask(battle.id, question, ANA, store=store, settings=settings)
         with pytest.raises(InvalidInputError, match="Wait until both answers have finished"):
-            arena.record_vote(battle.id, "Tie", ANA, store=store, settings=settings)
+            arena.record_vote(battle.id, "tie", ANA, store=store, settings=settings)
         with pytest.raises(InvalidInputError, match="still answering"):
             arena.ask(battle.id, "Meanwhile?", ANA, store=store, settings=settings)
         for _ in round_:
@@ -84,7 +84,7 @@ def test_a_real_battle_streams_both_sides_and_reveals_after_the_vote(store: Stor
     assert [x.prompt for x in history] == ["Is Lisbon walkable?", "And Porto?"]
     assert all(x.finished for x in history)
 
-    result = arena.record_vote(battle.id, "B is better", ANA, store=store, settings=settings)
+    result = arena.record_vote(battle.id, "model_b", ANA, store=store, settings=settings)
     assert (result.winner, result.model_a, result.model_b) == ("model_b", battle.variant_a, battle.variant_b)
     assert result.method_a == "base" and not result.flagged
     with pytest.raises(InvalidInputError, match="already has"):
@@ -101,7 +101,7 @@ def test_votes_are_one_per_battle_even_when_clicked_at_once(db_url: str, two_var
         def click() -> None:
             barrier.wait()
             try:
-                arena.record_vote(battle.id, "Tie", ANA, store=store, settings=two_variants)
+                arena.record_vote(battle.id, "tie", ANA, store=store, settings=two_variants)
                 outcomes.append("ok")
             except InvalidInputError as exc:
                 outcomes.append(str(exc))
@@ -121,11 +121,11 @@ def test_votes_are_one_per_battle_even_when_clicked_at_once(db_url: str, two_var
 def test_only_the_battles_voter_may_vote_and_choices_are_checked(store: Store, two_variants) -> None:
     battle = answered_battle(store, two_variants, ANA)
     with pytest.raises(InvalidInputError, match="Only the person"):
-        arena.record_vote(battle.id, "Tie", BO, store=store, settings=two_variants)
+        arena.record_vote(battle.id, "tie", BO, store=store, settings=two_variants)
     with pytest.raises(InvalidInputError, match="Unknown vote"):
         arena.record_vote(battle.id, "A wins big", ANA, store=store, settings=two_variants)
     with pytest.raises(InvalidInputError, match="does not exist"):
-        arena.record_vote("no-such-battle", "Tie", ANA, store=store, settings=two_variants)
+        arena.record_vote("no-such-battle", "tie", ANA, store=store, settings=two_variants)
     with pytest.raises(InvalidInputError, match="belongs to someone else"):
         arena.ask(battle.id, "Hi?", BO, store=store, settings=two_variants)
     assert store.count("votes") == 0
@@ -136,11 +136,11 @@ def test_daily_cap_per_voter(db_url: str, two_variants) -> None:  # noqa: F811
     try:
         settings = replace(two_variants, votes_per_day=2)
         for seed in range(2):
-            arena.record_vote(answered_battle(store, settings, ANA, seed=seed).id, "Tie", ANA, store=store,
+            arena.record_vote(answered_battle(store, settings, ANA, seed=seed).id, "tie", ANA, store=store,
                               settings=settings)
         with pytest.raises(InvalidInputError, match="most allowed"):
-            arena.record_vote(answered_battle(store, settings, ANA).id, "Tie", ANA, store=store, settings=settings)
-        arena.record_vote(answered_battle(store, settings, BO).id, "Tie", BO, store=store, settings=settings)
+            arena.record_vote(answered_battle(store, settings, ANA).id, "tie", ANA, store=store, settings=settings)
+        arena.record_vote(answered_battle(store, settings, BO).id, "tie", BO, store=store, settings=settings)
         assert store.count("votes") == 3
     finally:
         store.close()
@@ -149,7 +149,7 @@ def test_daily_cap_per_voter(db_url: str, two_variants) -> None:  # noqa: F811
 def test_answers_naming_a_model_are_kept_but_flagged(store: Store, two_variants) -> None:
     battle = answered_battle(store, two_variants, ANA, answers=(("Who are you?", "I am ChatGPT.", "A guide."),))
     settings = replace(two_variants, flag_words="chatgpt,openai")
-    result = arena.record_vote(battle.id, "A is better", ANA, store=store, settings=settings)
+    result = arena.record_vote(battle.id, "model_a", ANA, store=store, settings=settings)
     assert result.flagged and result.flag_reason == "an answer names 'chatgpt'"
     assert store.count("votes") == 1
 

@@ -31,15 +31,15 @@ def test_each_vote_is_judged_in_both_orders_and_counts_for_judge_agreement(store
     with OpenAIServer(prefers_good) as server:
         settings = with_judge(two_variants, server)
         for seed, (answer_a, answer_b, choice) in enumerate([
-            (GOOD, BAD, "A is better"), (BAD, GOOD, "B is better"), (GOOD, BAD, "A is better"),
-            (BAD, GOOD, "A is better"),  # this voter disagrees with the judge once
+            (GOOD, BAD, "model_a"), (BAD, GOOD, "model_b"), (GOOD, BAD, "model_a"),
+            (BAD, GOOD, "model_a"),  # this voter disagrees with the judge once
         ]):
             battle = answered_battle(store, settings, voter, answers=(("How do I get around Lisbon?", answer_a,
                                                                         answer_b),), seed=seed)
             assert arena.record_vote(battle.id, choice, voter, store=store, settings=settings).judged
         # A battle of several turns is left out: the judge would see only part of it.
         long = answered_battle(store, settings, voter, seed=9, answers=(("Where?", GOOD, BAD), ("And?", BAD, GOOD)))
-        arena.record_vote(long.id, "A is better", voter, store=store, settings=settings)
+        arena.record_vote(long.id, "model_a", voter, store=store, settings=settings)
         future = judge_after_vote(long.id, settings, store)
         future.result(timeout=30)  # the queue runs in vote order: every earlier battle is done too
         assert len(server.requests) == 8  # four single-question battles, two orders each
@@ -67,7 +67,7 @@ def test_a_failing_judge_stores_nothing_and_is_asked_again(store, two_variants) 
     with OpenAIServer(prefers_good) as server:
         settings = with_judge(replace(two_variants, judge=replace(two_variants.judge, max_retries=0)), server)
         battle = answered_battle(store, settings, voter, answers=(("Metro?", GOOD, BAD),))
-        arena.record_vote(battle.id, "A is better", voter, store=store, settings=settings)
+        arena.record_vote(battle.id, "model_a", voter, store=store, settings=settings)
         judge_after_vote(battle.id, settings, store).result(timeout=30)  # drain the vote's own request first
         store_rows = judge_battles(store, settings)
         assert store_rows.already == 1

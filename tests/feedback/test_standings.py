@@ -25,7 +25,7 @@ ANA = Voter("browser:ana-0000000001", "Ana")
 def four_votes(store: Store, two_variants) -> Store:
     for seed in range(4):
         battle = answered_battle(store, two_variants, ANA, seed=seed)
-        arena.record_vote(battle.id, "A is better" if seed else "Tie", ANA, store=store, settings=two_variants)
+        arena.record_vote(battle.id, "model_a" if seed else "tie", ANA, store=store, settings=two_variants)
     return store
 
 

@@ -25,7 +25,7 @@ def _vote(store, settings, choice: str, seed: int = 0, answers=None):
 
 
 def test_export_writes_fastchat_battle_rows(store: Store, two_variants, tmp_path: Path) -> None:
-    result = _vote(store, two_variants, "A is better",
+    result = _vote(store, two_variants, "model_a",
                    answers=(("Is Kyoto busy in April?", "Yes, cherry blossom crowds.", "No."),
                             ("And in June?", "Rainy season.", "Hot.")))
     path = tmp_path / "votes.jsonl"
@@ -44,7 +44,7 @@ def test_export_writes_fastchat_battle_rows(store: Store, two_variants, tmp_path
 
 def test_import_round_trips_and_reports_bad_rows(db_url: str, two_variants, tmp_path: Path) -> None:  # noqa: F811
     source = Store(f"sqlite:///{tmp_path / 'source.db'}")
-    for seed, choice in enumerate(["A is better", "Tie", "Both are bad"]):
+    for seed, choice in enumerate(["model_a", "tie", "tie (bothbad)"]):
         _vote(source, two_variants, choice, seed=seed)
     path = tmp_path / "votes.jsonl"
     export_votes(path, source)
@@ -83,9 +83,9 @@ def test_standings_count_unflagged_votes_with_intervals(store: Store, two_varian
     from dataclasses import replace
 
     for seed in range(6):
-        _vote(store, two_variants, "A is better" if seed % 3 else "Tie", seed=seed)
+        _vote(store, two_variants, "model_a" if seed % 3 else "tie", seed=seed)
     flagged = replace(two_variants, flag_words="chatgpt")
-    _vote(store, flagged, "A is better", seed=9, answers=(("Who?", "ChatGPT here.", "A guide."),))
+    _vote(store, flagged, "model_a", seed=9, answers=(("Who?", "ChatGPT here.", "A guide."),))
     result = standings(store, rounds=200)
     assert result.board.n_battles == 6 and result.flagged_votes == 1
     assert {r.variant for r in result.board.ratings} == set(PAIR)
@@ -96,12 +96,13 @@ def test_standings_count_unflagged_votes_with_intervals(store: Store, two_varian
 
 
 def test_winners_are_fastchats() -> None:
+    from travelbot.ui.arena_tab import VOTES
+
     assert WINNERS == ("model_a", "model_b", "tie", "tie (bothbad)")
-    assert set(arena.VOTE_CHOICES.values()) == set(WINNERS)
+    assert list(VOTES.values()) == list(WINNERS)  # each button is one of FastChat's winners
 
 
-@pytest.mark.parametrize("choice, winner", [("A is better", "model_a"), ("B is better", "model_b"),
-                                            ("Tie", "tie"), ("Both are bad", "tie (bothbad)")])
-def test_each_button_records_its_winner(store: Store, two_variants, choice: str, winner: str) -> None:
-    assert _vote(store, two_variants, choice).winner == winner
+@pytest.mark.parametrize("winner", WINNERS)
+def test_each_winner_is_recorded(store: Store, two_variants, winner: str) -> None:
+    assert _vote(store, two_variants, winner).winner == winner
     assert battle_rows(store)[0]["winner"] == winner

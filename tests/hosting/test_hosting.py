@@ -139,7 +139,7 @@ def test_mirror_copies_votes_and_ratings_to_a_dataset(store, monkeypatch) -> Non
                        mirror_repo="team/votes")
     voter = Voter("browser:mirror-000001", "Mo")
     battle = answered_battle(store, settings, voter)
-    arena.record_vote(battle.id, "A is better", voter, store=store, settings=settings)
+    arena.record_vote(battle.id, "model_a", voter, store=store, settings=settings)
     from sqlalchemy import select
 
     from travelbot.schema import chat_turns

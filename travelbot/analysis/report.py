@@ -4,7 +4,6 @@ page (charts embedded) and a Markdown summary: variants, automatic metrics, huma
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,19 +11,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from travelbot.format import estimate
 from travelbot.store import Store, get_store
-
-
-def _undefined(x: float | None) -> bool:
-    return x is None or math.isnan(x)
-
-
-def _fmt(value: float | None, lower: float | None = None, upper: float | None = None, digits: int = 3) -> str:
-    if _undefined(value):
-        return "—"
-    if _undefined(lower) or _undefined(upper):
-        return f"{value:.{digits}f}"
-    return f"{value:.{digits}f} [{lower:.{digits}f}, {upper:.{digits}f}]"
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -64,7 +52,7 @@ def build_report(store: Store | None = None, *, rounds: int = 1000, seed: int = 
     run_id = latest_run_id(store)
     if run_id is not None:
         results = run_results(run_id, store)
-        rows = [[m.variant, m.metric, _fmt(m.mean, m.lower, m.upper), m.n, m.missing] for m in results.metrics]
+        rows = [[m.variant, m.metric, estimate(m.mean, m.lower, m.upper), m.n, m.missing] for m in results.metrics]
         sections.append({"title": f"Automatic metrics (evaluation run {run_id}, split {results.run['split']})",
                          "tables": [(["variant", "metric", "mean [95% CI]", "n", "missing"], rows)],
                          "figures": [], "text": "Means over golden questions with 95% bootstrap intervals."})
@@ -74,7 +62,7 @@ def build_report(store: Store | None = None, *, rounds: int = 1000, seed: int = 
 
     result = standings(store, rounds=rounds, seed=seed)
     board = [[r.rank, r.variant, r.label(), r.battles] for r in result.board.ratings]
-    criteria = [[s.variant, s.criterion, _fmt(s.mean, s.lower, s.upper, 2), s.n] for s in result.ratings.scores]
+    criteria = [[s.variant, s.criterion, estimate(s.mean, s.lower, s.upper, 2), s.n] for s in result.ratings.scores]
     sections.append({
         "title": "Human results", "text": f"{result.board.n_battles} blind votes (Bradley–Terry, {rounds} bootstrap "
                                           f"rounds); {result.ratings.n_ratings} ratings by {result.ratings.n_raters} raters.",
@@ -83,12 +71,12 @@ def build_report(store: Store | None = None, *, rounds: int = 1000, seed: int = 
         "figures": [plots.rating_chart(result.board), plots.criteria_chart(result.ratings)]})
 
     found = store_agreement(list(metrics), store, rounds=rounds, seed=seed)
-    vote_rows = [[m, a.n, _fmt(a.accuracy.value, a.accuracy.lower, a.accuracy.upper),
-                  _fmt(a.kappa.value, a.kappa.lower, a.kappa.upper)] for m, a in found.votes.items()]
-    rating_rows = [[m, c["spearman"].n, _fmt(c["spearman"].value, c["spearman"].lower, c["spearman"].upper)]
+    vote_rows = [[m, a.n, estimate(a.accuracy.value, a.accuracy.lower, a.accuracy.upper),
+                  estimate(a.kappa.value, a.kappa.lower, a.kappa.upper)] for m, a in found.votes.items()]
+    rating_rows = [[m, c["spearman"].n, estimate(c["spearman"].value, c["spearman"].lower, c["spearman"].upper)]
                    for m, c in found.ratings.items()]
     criterion_rows = [[c, f["judge_metric"], f["correlations"]["spearman"].n,
-                       _fmt(f["correlations"]["spearman"].value, f["correlations"]["spearman"].lower,
+                       estimate(f["correlations"]["spearman"].value, f["correlations"]["spearman"].lower,
                             f["correlations"]["spearman"].upper)] for c, f in found.criteria.items()]
     names, matrix, answers = metric_correlations(store)
     sections.append({
@@ -103,8 +91,8 @@ def build_report(store: Store | None = None, *, rounds: int = 1000, seed: int = 
     for name in sorted(judgment_sets(store)):
         agreement = set_agreement(name, rounds=rounds, seed=seed, store=store)
         rows = [[row.name, row.kind, row.agreement.n,
-                 _fmt(row.agreement.accuracy.value, row.agreement.accuracy.lower, row.agreement.accuracy.upper),
-                 _fmt(row.agreement.f1.value, row.agreement.f1.lower, row.agreement.f1.upper)]
+                 estimate(row.agreement.accuracy.value, row.agreement.accuracy.lower, row.agreement.accuracy.upper),
+                 estimate(row.agreement.f1.value, row.agreement.f1.lower, row.agreement.f1.upper)]
                 for row in agreement.rows]
         ceiling = agreement.humans["ceiling"]
         figure = go.Figure(go.Bar(x=[r[0] for r in rows], y=[row.agreement.accuracy.value for row in agreement.rows]))
@@ -113,7 +101,7 @@ def build_report(store: Store | None = None, *, rounds: int = 1000, seed: int = 
         figure.update_layout(title=f"Judges vs the human majority — {name}", yaxis_range=[0, 1])
         sections.append({
             "title": f"Agreement with people (imported set {name})",
-            "text": f"{agreement.items} items; Fleiss' kappa {_fmt(ceiling['fleiss_kappa']['value'])}.",
+            "text": f"{agreement.items} items; Fleiss' kappa {estimate(ceiling['fleiss_kappa']['value'])}.",
             "tables": [(["judge", "kind", "n", "accuracy [95% CI]", "macro F1 [95% CI]"], rows)],
             "figures": [figure]})
     return {"generated": datetime.now(UTC).isoformat(timespec="seconds"), "sections": sections}

@@ -8,6 +8,7 @@ import click
 
 from travelbot.cli.base import echo_job, job_work, main, print_json, user_errors
 from travelbot.data.raft import DOCUMENT_ORDERS
+from travelbot.format import build_summary
 
 
 @main.group()
@@ -69,13 +70,8 @@ def data_build(as_json: bool, ungrounded_variant: str, background: bool, job_id:
     if as_json:
         print_json(manifest)
         return
-    for name, splits in manifest["datasets"].items():
-        click.echo(f"{name:<12} train {splits['train']['rows']:>5}  heldout {splits['heldout']['rows']:>4}")
-    leak = manifest["leakage"]
-    click.echo(f"leakage: dropped {leak['dropped_exact']} exact + {leak['dropped_similar']} similar "
-               f"(cosine >= {leak['threshold']}) of {leak['checked']}")
-    for split, figures in manifest.get("retrieval", {}).items():
-        click.echo(f"retrieval recall@5 ({split}, n={figures['n']}): {figures['recall']}")
+    for line in build_summary(manifest):
+        click.echo(line)
     click.echo(f"written to {manifest['out']} in {manifest['timings_s']['total']} s")
 
 

@@ -7,6 +7,7 @@ import time
 
 import click
 
+from travelbot import format
 from travelbot.cli.base import echo_job, job_work, main, print_json, user_errors
 from travelbot.errors import TravelbotError
 from travelbot.evaluation.scorers import METRIC_SCORERS, SCORER_NAMES
@@ -102,8 +103,7 @@ def evaluate_command(variants: str | None, scorers: str, split: str, limit: int 
         return
     click.echo(f"{'variant':<26} {'metric':<22} {'mean':>8}  {'95% interval':<19} {'n':>4} {'missing':>7}")
     for m in results.metrics:
-        interval = f"{m.lower:.3f} – {m.upper:.3f}" if m.lower is not None else "—"
-        mean = f"{m.mean:.3f}" if m.mean is not None else "—"
+        interval, mean = format.interval(m.lower, m.upper), format.estimate(m.mean)
         reasons = f"  ({', '.join(f'{k}: {v}' for k, v in m.missing_reasons.items())})" if m.missing else ""
         click.echo(f"{m.variant:<26} {m.metric:<22} {mean:>8}  {interval:<19} {m.n:>4} {m.missing:>7}{reasons}")
     for p in results.pairs:
@@ -112,9 +112,7 @@ def evaluate_command(variants: str | None, scorers: str, split: str, limit: int 
                    f"{p.win_rate_a if p.win_rate_a is not None else '—'}")
     usage = results.run.get("usage") or {}
     if usage:
-        click.echo(f"judge: {usage.get('requests', 0)} requests, {usage.get('retries', 0)} retries, "
-                   f"{usage.get('prompt_tokens', 0)}+{usage.get('completion_tokens', 0)} tokens, "
-                   f"${usage.get('cost_usd', 0):.4f}")
+        click.echo(f"judge: {format.judge_usage(usage)}")
 
 
 @main.group()
@@ -183,8 +181,9 @@ def agreement(source: str, metrics: str, reference_from: str | None, margin: flo
     """How well each judge (and each metric used as a judge) agrees with the humans, with 95% intervals."""
     from travelbot.analysis.judge_agreement import set_agreement
 
-    fmt = lambda e: "—" if e is None or e["value"] is None else (
-        f"{e['value']:.4f} [{e['lower']:.3f}, {e['upper']:.3f}]" if e["lower"] is not None else f"{e['value']:.4f}")
+    def fmt(figure: dict | None) -> str:
+        return format.estimate_of(figure, digits=4)
+
     if source == "store":
         from travelbot.analysis.store_agreement import Scope, store_agreement
 
@@ -219,8 +218,6 @@ def agreement(source: str, metrics: str, reference_from: str | None, margin: flo
         print_json(result.to_dict())
         return
     ceiling = result.humans["ceiling"]
-    fmt = lambda e: "—" if e is None or e["value"] is None else (
-        f"{e['value']:.4f} [{e['lower']:.3f}, {e['upper']:.3f}]" if e["lower"] is not None else f"{e['value']:.4f}")
     click.echo(f"set {result.set_name}: {result.items} items; human majority {result.humans['labels']}")
     click.echo(f"humans: leave-one-out {fmt(ceiling['leave_one_out'])}, Fleiss' kappa {fmt(ceiling['fleiss_kappa'])}, "
                f"Krippendorff's alpha {fmt(ceiling['krippendorff_alpha'])}")

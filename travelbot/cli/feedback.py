@@ -119,7 +119,7 @@ def arena(voter: str, max_new_tokens: int | None) -> None:
     name = check_display_name(voter) or "anonymous"
     person = Voter(f"cli:{name}", name)
     battle = battles.start_battle(person)
-    choices = {"a": "A is better", "b": "B is better", "t": "Tie", "x": "Both are bad"}
+    choices = {"a": "model_a", "b": "model_b", "t": "tie", "x": "tie (bothbad)"}
     for _ in range(get_settings().arena_max_turns):
         message = click.prompt("question (empty to vote)", default="", show_default=False)
         if not message.strip():

@@ -27,10 +27,6 @@ from travelbot.store import Store, get_store
 
 log = logging.getLogger(__name__)
 ARENA_TEMPERATURE = 0.7  # both sides decode with the same settings, so only the variants differ
-VOTE_CHOICES = {  # what the buttons say -> FastChat's winner
-    "A is better": "model_a", "B is better": "model_b", "Tie": "tie", "Both are bad": "tie (bothbad)",
-    **{w: w for w in WINNERS},
-}
 
 
 @dataclass
@@ -293,9 +289,10 @@ def _conversation(history: list[Exchange], side: str) -> list[dict[str, str]]:
                                          {"role": "assistant", "content": getattr(x, f"answer_{side}")})]
 
 
-def record_vote(battle_id: str, choice: str, voter: Voter, *, store: Store | None = None,
+def record_vote(battle_id: str, winner: str, voter: Voter, *, store: Store | None = None,
                 settings: Settings | None = None) -> VoteResult:
-    """Record the voter's verdict on their battle (once) and reveal the two variants.
+    """Record the voter's verdict on their battle (once) and reveal the two variants. ``winner`` is FastChat's:
+    model_a, model_b, tie or "tie (bothbad)" (each face maps its own buttons onto these).
 
     Refused, with a sentence, when the battle is someone else's, is still answering, has no complete
     answer yet, already has a vote, or the voter reached today's cap. A vote on answers that name a
@@ -303,9 +300,8 @@ def record_vote(battle_id: str, choice: str, voter: Voter, *, store: Store | Non
     """
     settings = settings or get_settings()
     store = store or get_store(settings)
-    winner = VOTE_CHOICES.get(choice)
-    if winner is None:
-        raise InvalidInputError(f"Unknown vote {choice!r}; choose one of {', '.join(list(VOTE_CHOICES)[:4])}.")
+    if winner not in WINNERS:
+        raise InvalidInputError(f"Unknown vote {winner!r}; choose one of {', '.join(WINNERS)}.")
     battle = get_battle(battle_id, store)
     if battle.voter_id != voter.id:
         raise InvalidInputError("Only the person who ran this battle can vote on it.")

@@ -6,8 +6,9 @@ from __future__ import annotations
 import gradio as gr
 import plotly.graph_objects as go
 
-from travelbot.evaluation.scorers import METRIC_SCORERS
 from travelbot.errors import TravelbotError
+from travelbot.evaluation.scorers import METRIC_SCORERS
+from travelbot.format import estimate_of
 from travelbot.ui.common import error_note
 
 COLUMNS = ["judge or metric", "kind", "n", "accuracy", "acc. without ties", "macro F1", "Cohen's kappa",
@@ -73,14 +74,6 @@ def _sources() -> list[str]:
     return ["store", *sorted(judgment_sets())]
 
 
-def _fmt(estimate: dict | None) -> str:
-    if not estimate or estimate.get("value") is None:
-        return "—"
-    if estimate.get("lower") is None:
-        return f"{estimate['value']:.3f}"
-    return f"{estimate['value']:.3f} [{estimate['lower']:.3f}, {estimate['upper']:.3f}]"
-
-
 def headline_chart(names: list[str], estimates: list[dict], ceiling: dict | None, title: str) -> go.Figure:
     """Each judge's / metric's agreement as bars with interval whiskers, and the human ceiling as a line."""
     figure = go.Figure()
@@ -118,14 +111,14 @@ def compute(source: str, metrics: list[str], reference_from: str, margin: float,
             rows, names, estimates = [], [], []
             for metric, a in found.votes.items():
                 d = a.to_dict()
-                rows.append([metric, "metric", d["n"], _fmt(d["accuracy"]), _fmt(d["accuracy_without_ties"]),
-                             _fmt(d["f1"]), _fmt(d["kappa"]), "—"])
+                rows.append([metric, "metric", d["n"], estimate_of(d["accuracy"]), estimate_of(d["accuracy_without_ties"]),
+                             estimate_of(d["f1"]), estimate_of(d["kappa"]), "—"])
                 names.append(metric)
                 estimates.append(d["accuracy"])
             for model, a in found.judges.items():
                 d = a.to_dict()
-                rows.insert(0, [model, "LLM judge (arena votes, both orders)", d["n"], _fmt(d["accuracy"]),
-                                _fmt(d["accuracy_without_ties"]), _fmt(d["f1"]), _fmt(d["kappa"]), "—"])
+                rows.insert(0, [model, "LLM judge (arena votes, both orders)", d["n"], estimate_of(d["accuracy"]),
+                                estimate_of(d["accuracy_without_ties"]), estimate_of(d["f1"]), estimate_of(d["kappa"]), "—"])
                 names.insert(0, model)
                 estimates.insert(0, d["accuracy"])
             from travelbot.feedback.battle_judge import judge_configured
@@ -141,13 +134,13 @@ def compute(source: str, metrics: list[str], reference_from: str, margin: float,
                     f"*{scope.criterion}*. {store_counts_warning(found.votes_considered, found.rated_answers)}")
             if found.ratings:
                 note += f"Ratings ({scope.criterion}) vs scores (Spearman): " + "; ".join(
-                    f"{m} {_fmt(c['spearman'].to_dict())} (n={c['spearman'].n})" for m, c in found.ratings.items())
+                    f"{m} {estimate_of(c['spearman'].to_dict())} (n={c['spearman'].n})" for m, c in found.ratings.items())
             from travelbot.analysis.store_agreement import judge_biases
 
             for judge, biases in judge_biases(scope=scope).items():
                 consistency, longer = biases["position_consistency"], biases["longer_preferred"]
-                note += (f" Judge {judge}: same verdict in both orders {_fmt(consistency.to_dict())} "
-                         f"(n={consistency.n}); chose the longer answer {_fmt(longer.to_dict())} (n={longer.n}).")
+                note += (f" Judge {judge}: same verdict in both orders {estimate_of(consistency.to_dict())} "
+                         f"(n={consistency.n}); chose the longer answer {estimate_of(longer.to_dict())} (n={longer.n}).")
             return [note, rows, headline_chart(names, estimates, None, "Judges and metrics against the arena votes")]
         from travelbot.analysis.judge_agreement import set_agreement
 
@@ -161,15 +154,15 @@ def compute(source: str, metrics: list[str], reference_from: str, margin: float,
     for row in result.rows:
         d = row.agreement.to_dict()
         longer = row.longer_preferred.to_dict() if row.longer_preferred else None
-        rows.append([row.name, row.kind, d["n"], _fmt(d["accuracy"]), _fmt(d["accuracy_without_ties"]), _fmt(d["f1"]),
-                     _fmt(d["kappa"]), _fmt(longer)])
+        rows.append([row.name, row.kind, d["n"], estimate_of(d["accuracy"]), estimate_of(d["accuracy_without_ties"]), estimate_of(d["f1"]),
+                     estimate_of(d["kappa"]), estimate_of(longer)])
         names.append(row.name)
         estimates.append(d["accuracy"])
     ceiling = result.humans["ceiling"]
     about = f"{BUNDLED_SETS[source][1]}. " if source in BUNDLED_SETS else ""
     note = (f"{about}Set **{result.set_name}**: {result.items} items; human majority {result.humans['labels']}. "
-            f"Human ceiling: leave-one-out {_fmt(ceiling['leave_one_out'])}, Fleiss' kappa "
-            f"{_fmt(ceiling['fleiss_kappa'])}, Krippendorff's alpha {_fmt(ceiling['krippendorff_alpha'])}. "
+            f"Human ceiling: leave-one-out {estimate_of(ceiling['leave_one_out'])}, Fleiss' kappa "
+            f"{estimate_of(ceiling['fleiss_kappa'])}, Krippendorff's alpha {estimate_of(ceiling['krippendorff_alpha'])}. "
             "95% intervals: Wilson for accuracies, BCa bootstrap over items for F1 and kappa.")
     return [note, rows, headline_chart(names, estimates, ceiling["leave_one_out"],
                                        "Agreement with the human majority")]
@@ -194,7 +187,7 @@ def people_views(metrics: list[str], scatter_metric: str | None, split: str = AL
     store = store or get_store()
     headers, rows = variant_rankings(metrics, store, scope=scope)
     criteria = [[c, f["judge_metric"], f["rated_answers"],
-                 *(_fmt(f["correlations"][k].to_dict()) for k in ("spearman", "kendall", "pearson"))]
+                 *(estimate_of(f["correlations"][k].to_dict()) for k in ("spearman", "kendall", "pearson"))]
                 for c, f in criterion_agreement(store, scope).items()]
     scatter = metric_rating_scatter(rated_scores(metric, store, scope), metric, scope.criterion)
     return [scatter, gr.Dataframe(value=rows, headers=headers), criteria,

@@ -20,7 +20,7 @@ from travelbot.ui import leaderboard_view
 from travelbot.ui.common import demo_note, error_note, identity_note, message_box, visitor_key, voter_for
 
 GETTING_READY = "Both models are getting ready: the first question after the server starts takes longer…"
-VOTES = ("A is better", "B is better", "Tie", "Both are bad")
+VOTES = {"A is better": "model_a", "B is better": "model_b", "Tie": "tie", "Both are bad": "tie (bothbad)"}  # -> winner
 INTRO = (
     "Ask a travel question: two anonymous variants answer side by side as **A** and **B**. Ask up to "
     "{turns} questions, then vote. Names are revealed after your vote; the votes feed the leaderboard below."
@@ -81,7 +81,9 @@ def cast_vote(choice: str, battle_id: str | None, voter_key: str, name: str,
         voter = voter_for(voter_key, name, request, profile)
         if not battle_id:
             raise InvalidInputError("Ask a question first: there is no battle to vote on yet.")
-        result = arena.record_vote(battle_id, choice, voter)
+        if choice not in VOTES:
+            raise InvalidInputError(f"Unknown vote {choice!r}; choose one of {', '.join(VOTES)}.")
+        result = arena.record_vote(battle_id, VOTES[choice], voter)
     except TravelbotError as exc:
         return ["", error_note(str(exc)), *_buttons(bool(battle_id)), gr.Textbox(), gr.Button()]
     verdict = {"model_a": "A was better", "model_b": "B was better", "tie": "a tie",

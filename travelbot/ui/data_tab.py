@@ -15,6 +15,7 @@ from travelbot.data.corpus import all_passages, load_corpus, retrieve
 from travelbot.data.golden import load_golden
 from travelbot.data.sources import add_source
 from travelbot.errors import TravelbotError
+from travelbot.format import build_summary
 from travelbot.ui.admin import admin_only, admin_section
 from travelbot.ui.common import error_note
 
@@ -85,14 +86,7 @@ def show_build(build_id: str | None) -> tuple[str, str]:
     manifest = next((m for m in list_builds() if m["build_id"] == build_id), None)
     if manifest is None:
         return "", ""
-    lines = [f"### {build_id}"]
-    for name, splits in manifest["datasets"].items():
-        lines.append(f"- **{name}**: train {splits['train']['rows']}, held-out {splits['heldout']['rows']}")
-    leak = manifest.get("leakage", {})
-    lines.append(f"- leakage check: dropped {leak.get('dropped_exact')} exact and {leak.get('dropped_similar')} similar "
-                 f"(cosine ≥ {leak.get('threshold')}) of {leak.get('checked')} questions")
-    for split, figures in manifest.get("retrieval", {}).items():
-        lines.append(f"- retrieval recall@5 on golden {split}: {figures['recall']} (n={figures['n']})")
+    lines = [f"### {build_id}", *(f"- {line}" for line in build_summary(manifest))]
     samples = []
     out = Path(manifest["out"])
     for name, splits in manifest["datasets"].items():

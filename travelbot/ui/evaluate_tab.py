@@ -22,6 +22,7 @@ from travelbot.errors import TravelbotError
 from travelbot.evaluation import results as eval_results
 from travelbot.evaluation.run import EvalConfig, reconcile_runs, submit_evaluation
 from travelbot.evaluation.scorers import LIGHT_SCORERS, SCORER_NAMES, SCORERS
+from travelbot.format import interval, judge_usage
 from travelbot.models import get_registry
 from travelbot.ui.admin import admin_only, admin_section
 from travelbot.ui.common import default_pair, error_note, variant_choices
@@ -61,10 +62,6 @@ def _length(variant: str, max_new_tokens: float | None) -> int:
         return reply_length(get_registry().variant(variant), requested or get_settings().max_new_tokens)
     except TravelbotError:
         return requested or 256
-
-
-def _interval(lower, upper) -> str:
-    return "—" if lower is None or upper is None else f"{lower:.3f} – {upper:.3f}"
 
 
 def _run_choices() -> list[tuple[str, int]]:
@@ -173,11 +170,11 @@ def show(run_id: int | None) -> list:
         results = eval_results.run_results(int(run_id))
     except TravelbotError as exc:
         return [*empty[:-1], error_note(str(exc))]
-    metrics = [[m.variant, m.metric, m.mean, _interval(m.lower, m.upper), m.n,
+    metrics = [[m.variant, m.metric, m.mean, interval(m.lower, m.upper), m.n,
                 m.missing if not m.missing else f"{m.missing} ({', '.join(f'{k}: {v}' for k, v in m.missing_reasons.items())})"]
                for m in results.metrics]
     pairs = [[p.variant_a, p.variant_b, p.judged, p.wins_a, p.wins_b, p.ties, p.inconsistent, p.missing,
-              p.win_rate_a, _interval(p.lower, p.upper)] for p in results.pairs]
+              p.win_rate_a, interval(p.lower, p.upper)] for p in results.pairs]
     questions = list(dict.fromkeys((a["question_id"], a["question"]) for a in results.answers))
     folder = Path(tempfile.gettempdir()) / "travelbot-exports"  # one file per run and format, overwritten
     folder.mkdir(exist_ok=True)
@@ -190,9 +187,7 @@ def show(run_id: int | None) -> list:
     note = (f"Run {run_id}: {results.run['status']}, split {results.run['split']}, {len(results.answers)} answers. "
             "Means with 95% bootstrap intervals over questions; missing = scores that could not be computed.")
     if usage:
-        note += (f" Judge: {usage.get('requests', 0)} requests, {usage.get('retries', 0)} retries, "
-                 f"{usage.get('prompt_tokens', 0) + usage.get('completion_tokens', 0)} tokens, "
-                 f"${usage.get('cost_usd', 0):.4f}.")
+        note += f" Judge: {judge_usage(usage)}."
     return [metrics, pairs, gr.Plot(latency_plot(results), visible=True),
             gr.Dropdown(choices=[(f"{qid} · {q[:70]}", qid) for qid, q in questions],
                         value=questions[0][0] if questions else None),

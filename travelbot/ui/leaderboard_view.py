@@ -9,6 +9,7 @@ import gradio as gr
 from travelbot.analysis import plots
 from travelbot.errors import TravelbotError
 from travelbot.feedback.standings import Standings, standings
+from travelbot.format import interval
 from travelbot.ui.common import error_note
 
 BOARD_COLUMNS = ["rank", "variant", "rating [95% interval]", "battles", "wins", "losses", "ties"]
@@ -16,17 +17,11 @@ RATING_COLUMNS = ["variant", "criterion", "mean", "95% interval", "answers"]
 AGREEMENT_COLUMNS = ["criterion", "Krippendorff's alpha", "answers with ≥2 raters", "raters"]
 
 
-def _interval(lower: float | None, upper: float | None, digits: int = 0) -> str:
-    if lower is None or upper is None or math.isnan(lower) or math.isnan(upper):
-        return "—"
-    return f"{lower:.{digits}f} – {upper:.{digits}f}"
-
-
 def tables(result: Standings) -> tuple[list[list], list[list], list[list], str]:
     board, ratings = result.board, result.ratings
     rows = [[r.rank, r.variant, r.label(), r.battles, r.wins, r.losses, r.ties] for r in board.ratings]
     scores = [[s.variant, s.criterion, None if math.isnan(s.mean) else round(s.mean, 2),
-               _interval(s.lower, s.upper, 2), s.n] for s in ratings.scores]
+               interval(s.lower, s.upper, 2), s.n] for s in ratings.scores]
     agreement = [[a.criterion, None if math.isnan(a.alpha) else round(a.alpha, 3), a.n_items, a.n_raters]
                  for a in ratings.agreement]
     note = (f"{board.n_battles} votes counted · Bradley–Terry on an Elo-like scale (mean 1000) with a weak prior, "
