@@ -95,3 +95,37 @@ def test_krippendorff_undefined_is_nan():
     assert math.isnan(krippendorff_alpha(np.empty((0, 0))))
     with pytest.raises(ValueError):
         krippendorff_alpha([[1, 2], [1, 2]], level="fuzzy")
+
+
+@pytest.mark.parametrize("tune", [True, False])
+def test_ppi_covers_the_truth_with_a_biased_judge_and_is_narrower_than_people_alone(tune: bool) -> None:
+    from travelbot.stats import ppi_mean
+
+    rng = np.random.default_rng(0)
+    truth, bias, rounds, n, big_n = 3.2, 0.8, 1000, 60, 1200
+    covered = narrower = 0
+    worth = []
+    for _ in range(rounds):
+        people = rng.normal(truth, 1.0, n + big_n)  # what people would say about every item
+        judge = 0.9 * people + bias + rng.normal(0.0, 0.5, n + big_n)  # correlated, biased, noisy
+        result = ppi_mean(people[:n], judge[:n], judge[n:], tune=tune)
+        covered += result["lower"] <= truth <= result["upper"]
+        narrower += result["upper"] - result["lower"] < result["classical_upper"] - result["classical_lower"]
+        worth.append(result["effective_n"])
+    assert 0.93 <= covered / rounds <= 0.97, covered / rounds
+    assert narrower == rounds  # a judge that correlates with people always narrows the interval
+    assert np.median(worth) > 2 * n  # here the judge's labels are worth more than twice the human ones
+
+
+def test_ppi_with_a_useless_judge_falls_back_to_people_and_needs_two_labels() -> None:
+    from travelbot.stats import ppi_mean
+
+    rng = np.random.default_rng(1)
+    people, noise = rng.normal(0.5, 0.2, 80), rng.normal(0.0, 1.0, 1080)
+    result = ppi_mean(people, noise[:80], noise[80:])
+    assert result["lambda"] < 0.3  # tuned close to 0: the judge carries no information
+    classical = result["classical_upper"] - result["classical_lower"]
+    assert result["upper"] - result["lower"] < 1.1 * classical
+    assert math.isnan(ppi_mean([1.0], [1.0], [1.0, 0.0])["estimate"])
+    with pytest.raises(ValueError, match="a prediction for every labelled item"):
+        ppi_mean([1.0, 2.0], [1.0], [1.0])

@@ -55,3 +55,10 @@ def build_summary(manifest: Mapping[str, Any]) -> list[str]:
     lines += [f"retrieval recall@5 on golden {split}: {figures['recall']} (n={figures['n']})"
               for split, figures in (manifest.get("retrieval") or {}).items()]
     return lines
+
+
+def figure(value: Mapping[str, Any] | None, digits: int = 3) -> str:
+    """:func:`estimate_of` followed by its n, as every agreement and verdict figure is shown."""
+    if not value or _missing(value.get("value")):
+        return NONE
+    return f"{estimate_of(value, digits)} (n={value.get('n')})"

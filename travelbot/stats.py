@@ -172,3 +172,51 @@ def interval_ends(statistic: Callable[[np.ndarray], np.ndarray], estimates: Sequ
         return [(float(lo), float(hi)) for lo, hi in ends]
     jack = over_weights(statistic, leave_one_out_weights(n)) if jackknife is None else jackknife.reshape(n, -1)
     return [bca_ends(float(e), boot[:, k], jack[:, k], confidence) for k, e in enumerate(estimates)]
+
+
+def ppi_mean(labelled: Sequence[float] | np.ndarray, predicted_labelled: Sequence[float] | np.ndarray,
+             predicted_unlabelled: Sequence[float] | np.ndarray, confidence: float = 0.95, *,
+             tune: bool = True) -> dict[str, float]:
+    """Prediction-powered inference for a mean (Angelopoulos et al., Science 2023; power-tuned as in PPI++,
+    Angelopoulos, Duchi and Zrnic 2023): people's labels ``labelled`` on n items, a predictor's (an LLM
+    judge's) labels on the same n items and on N items nobody labelled.
+
+        estimate = mean(labelled) + lambda * (mean(predicted_unlabelled) - mean(predicted_labelled))
+
+    With ``lambda = 1`` this is PPI: the judge's mean over everything, corrected by its error where people
+    labelled. ``tune`` picks the lambda that minimises the variance (0 ignores the judge, so the interval
+    is never much wider than the classical one, and a judge on another scale is rescaled). The interval
+    is the normal one (a CLT interval, valid for large n and N); ``effective_n`` is how many labelled
+    items the classical interval would need to be as narrow. Returns ``nan`` figures with n < 2.
+    """
+    _check_confidence(confidence)
+    y = np.asarray(labelled, dtype=float).ravel()
+    f = np.asarray(predicted_labelled, dtype=float).ravel()
+    g = np.asarray(predicted_unlabelled, dtype=float).ravel()
+    if y.size != f.size:
+        raise ValueError(f"Need a prediction for every labelled item ({y.size} labels, {f.size} predictions).")
+    keep = ~(np.isnan(y) | np.isnan(f))
+    y, f, g = y[keep], f[keep], g[~np.isnan(g)]
+    n, big_n = int(y.size), int(g.size)
+    empty = {"estimate": NAN, "lower": NAN, "upper": NAN, "n": n, "N": big_n, "lambda": NAN,
+             "classical": NAN, "classical_lower": NAN, "classical_upper": NAN, "effective_n": NAN}
+    if n < 2:
+        return empty
+    z = float(stats.norm.ppf(0.5 + confidence / 2.0))
+    classical_se = float(y.std(ddof=1)) / math.sqrt(n)
+    if big_n < 2:
+        lam = 0.0
+    elif tune:
+        variance_f = float(f.var(ddof=1)) / n + float(g.var(ddof=1)) / big_n
+        covariance = float(np.cov(y, f, ddof=1)[0, 1]) / n
+        lam = float(np.clip(covariance / variance_f, 0.0, 1.0)) if variance_f > 0 else 0.0
+    else:
+        lam = 1.0
+    estimate = float(y.mean() + lam * ((g.mean() if big_n else 0.0) - f.mean()))
+    rectifier = y - lam * f
+    variance = float(rectifier.var(ddof=1)) / n + (lam * lam * float(g.var(ddof=1)) / big_n if big_n >= 2 else 0.0)
+    se = math.sqrt(max(variance, 0.0))
+    return {"estimate": estimate, "lower": estimate - z * se, "upper": estimate + z * se, "n": n, "N": big_n,
+            "lambda": lam, "classical": float(y.mean()), "classical_lower": float(y.mean()) - z * classical_se,
+            "classical_upper": float(y.mean()) + z * classical_se,
+            "effective_n": float(n * (classical_se / se) ** 2) if se > 0 else NAN}

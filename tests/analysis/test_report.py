@@ -22,10 +22,12 @@ def test_report_has_every_section_with_figures(store: Store, two_variants, tmp_p
                      "tiny", "test", store)
     paths = write_report(tmp_path / "out", store, rounds=200)
     markdown = paths["markdown"].read_text(encoding="utf-8")
-    for title in ("## Variants", "## Automatic metrics", "## Human results", "## Agreement with people (this store)",
+    for title in ("## Variants", "## Verdict", "## Automatic metrics", "## Human results",
+                  "## Agreement with people (this store)",
                   "## Agreement with people (imported set tiny)"):
         assert title in markdown
     assert "3 blind votes" in markdown and "| j | judge | 2 | 0.500" in markdown
+    assert "| RAFT beats QLoRA | undetermined |" in markdown  # 3 votes decide nothing, and the verdict says so
     page = paths["html"].read_text(encoding="utf-8")
-    assert page.startswith("<!doctype html>") and page.count("plotly-graph-div") >= 4
+    assert page.startswith("<!doctype html>") and page.count("plotly-graph-div") >= 5
     assert "<script src=" not in page  # self-contained: plotly.js is inlined, nothing is fetched

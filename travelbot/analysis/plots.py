@@ -1,4 +1,4 @@
-"""Plotly figures of the leaderboard and the rating summary: pure functions, data in, ``go.Figure`` out."""
+"""Plotly figures of the leaderboard, the rating summary and the verdict's cost and quality: pure functions, data in, ``go.Figure`` out."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import plotly.graph_objects as go
 
 if TYPE_CHECKING:
+    from travelbot.analysis.verdict import Verdict
     from travelbot.feedback.leaderboard import Leaderboard, RatingSummary
 
 NO_VOTES = "No votes yet"
@@ -164,3 +165,35 @@ def metric_rating_scatter(points: list[tuple[float, float, str]], metric: str, c
                                     line={"dash": "dash"}))
     figure.update_layout(title=title, xaxis_title=metric, yaxis_title=f"mean {criterion} rating (1–5)")
     return figure
+
+
+def cost_quality(found: Verdict) -> go.Figure:
+    """People's rating against training time and against first-token latency; the front marked."""
+    chart = go.Figure()
+    rated = [r for r in found.rows if r.people_rating]
+    from travelbot.analysis.verdict import pareto_front
+
+    front = set(pareto_front(found.rows))
+    if not rated:
+        chart.add_annotation(text="No votes yet: the chart needs people's ratings (Arena)", showarrow=False,
+                               x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 16})
+        chart.update_layout(xaxis={"visible": False}, yaxis={"visible": False}, height=320)
+        return chart
+    for axis, label, cost in (("x", "training (s)", lambda r: (r.training or {}).get("seconds")),
+                              ("x2", "first token (s)", lambda r: (r.serving or {}).get("first_token_s"))):
+        points = [r for r in rated if cost(r) is not None]
+        chart.add_trace(go.Scatter(
+            x=[cost(r) for r in points], y=[r.people_rating["value"] for r in points], xaxis=axis, mode="markers+text",
+            text=[r.variant + (" ★" if r.variant == found.recommended else "") for r in points],
+            textposition="top center", name=label,
+            marker={"size": 12, "symbol": ["diamond" if r.variant in front else "circle" for r in points]},
+            error_y={"type": "data", "symmetric": False,
+                     "array": [r.people_rating["upper"] - r.people_rating["value"] for r in points],
+                     "arrayminus": [r.people_rating["value"] - r.people_rating["lower"] for r in points]}))
+    chart.update_layout(
+        height=380, showlegend=False, margin={"l": 50, "r": 10, "t": 30, "b": 40},
+        xaxis={"domain": [0, 0.47], "title": "training time (s)"},
+        xaxis2={"domain": [0.53, 1], "title": "first token, median (s)"},
+        yaxis={"title": "people's rating (Bradley–Terry)"},
+        title="Quality against cost (◆ on the front: nothing better and cheaper; ★ recommended)")
+    return chart

@@ -12,6 +12,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from travelbot.format import estimate
+from travelbot.format import figure as with_n
 from travelbot.store import Store, get_store
 
 
@@ -38,6 +39,7 @@ def build_report(store: Store | None = None, *, rounds: int = 1000, seed: int = 
     from travelbot.analysis.judge_agreement import set_agreement
     from travelbot.analysis.judgments import judgment_sets
     from travelbot.analysis.store_agreement import metric_correlations, store_agreement
+    from travelbot.analysis.verdict import verdict
     from travelbot.evaluation.results import latest_run_id, run_results
     from travelbot.feedback.standings import standings
     from travelbot.models import get_registry
@@ -48,6 +50,20 @@ def build_report(store: Store | None = None, *, rounds: int = 1000, seed: int = 
                 for v in get_registry().variants().values()]
     sections.append({"title": "Variants", "tables": [(["variant", "method", "base", "adapter"], variants)],
                      "figures": [], "text": ""})
+
+    found = verdict(store, rounds=rounds, seed=seed)
+    findings = [[f.claim, f.status, f.evidence] for f in found.findings]
+    per_variant = [[row.variant, row.method, with_n(row.people_rating, 0), with_n(row.people_overall, 2),
+                    with_n(row.judge.get("judge_overall"), 2), with_n(row.metrics.get("semantic_golden")),
+                    (row.training or {}).get("seconds") or "—",
+                    estimate((row.serving or {}).get("first_token_s"), digits=2)] for row in found.rows]
+    sections.append({
+        "title": "Verdict", "text": f"{found.preference} Recommended: {found.recommendation}"
+                                    + (" Missing: " + " ".join(found.missing) if found.missing else ""),
+        "tables": [(["the study found", "on this data", "evidence"], findings),
+                   (["variant", "method", "people (Bradley–Terry)", "mean rating", "judge overall", "MiniLM",
+                     "training s", "first token s"], per_variant)],
+        "figures": [plots.cost_quality(found)]})
 
     run_id = latest_run_id(store)
     if run_id is not None:
@@ -121,8 +137,8 @@ def write_report(out: Path, store: Store | None = None, **options: Any) -> dict[
         for headers, rows in section["tables"]:
             markdown.append("\n" + _table(headers, rows))
             body.append(_html_table(headers, rows))
-        for figure in section["figures"]:
-            body.append(figure.to_html(full_html=False, include_plotlyjs="inline" if first_chart else False))
+        for chart in section["figures"]:
+            body.append(chart.to_html(full_html=False, include_plotlyjs="inline" if first_chart else False))
             first_chart = False
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
              "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px}")

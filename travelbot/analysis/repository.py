@@ -81,17 +81,20 @@ def metric_scores_with_variant(store: Store, metric: str, answer_ids: Collection
     return [tuple(row) for row in rows]
 
 
-def variant_metric_values(store: Store, metrics: Sequence[str], answer_ids: Collection[int] | None = None
-                          ) -> list[tuple[str, str, float]]:
+def variant_metric_values(store: Store, metrics: Sequence[str], answer_ids: Collection[int] | None = None, *,
+                          revisions: Mapping[str, str] | None = None) -> list[tuple[str, str, float]]:
     """(variant, metric, value) of every stored score of these metrics that has a value, over the given
-    answers (``None``: all)."""
-    query = select(eval_answers.c.variant, eval_scores.c.metric, eval_scores.c.value) \
+    answers (``None``: all); with ``revisions`` (variant -> adapter revision) only answers of those."""
+    query = select(eval_answers.c.variant, eval_scores.c.metric, eval_scores.c.value,
+                   eval_answers.c.variant_revision) \
         .join(eval_answers, eval_answers.c.id == eval_scores.c.answer_id) \
         .where(eval_scores.c.metric.in_(metrics), eval_scores.c.value.is_not(None))
     if answer_ids is not None:
         query = query.where(eval_answers.c.id.in_(list(answer_ids)))
     with store.transaction() as conn:
-        return [tuple(row) for row in conn.execute(query).all()]
+        rows = conn.execute(query).all()
+    return [(variant, metric, value) for variant, metric, value, revision in rows
+            if revisions is None or revisions.get(variant) == revision]
 
 
 @dataclass(frozen=True)
@@ -120,3 +123,12 @@ def pair_verdicts(store: Store, answer_ids: Collection[int] | None = None) -> li
             eval_answers.c.id.in_([r.answer_b for r in rows]))).all()) if rows else {}
     return [PairVerdict(r.judge_model, r.winner, r.detail, r.answer_a_id, r.answer_b, r.answer_a,
                         texts.get(r.answer_b, "")) for r in rows]
+
+
+def pairwise_outcomes(store: Store) -> list[tuple[str, str, str]]:
+    """(variant A, variant B, winner "A" / "B" / "tie") of every decided pairwise judge verdict on evaluation
+    answers."""
+    with store.transaction() as conn:
+        rows = conn.execute(select(judge_verdicts.c.variant_a, judge_verdicts.c.variant_b, judge_verdicts.c.winner)
+                            .where(judge_verdicts.c.winner.is_not(None))).all()
+    return [tuple(row) for row in rows]

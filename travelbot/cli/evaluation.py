@@ -242,3 +242,32 @@ def report(out_dir: str, rounds: int, seed: int) -> None:
 
     paths = write_report(Path(out_dir), rounds=rounds, seed=seed)
     click.echo(f"wrote {paths['html']} and {paths['markdown']}")
+
+
+@main.command("verdict")
+@click.option("--rounds", type=click.IntRange(200, 100000), default=1000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="The verdict and every figure behind it as JSON.")
+@user_errors
+def verdict_command(rounds: int, seed: int, as_json: bool) -> None:
+    """Which variant to ship: people's preference, the study's four findings on this data, cost and quality."""
+    from travelbot.analysis.verdict import verdict
+
+    found = verdict(rounds=rounds, seed=seed)
+    if as_json:
+        print_json(found.to_dict())
+        return
+    click.echo(found.preference)
+    for finding in found.findings:
+        click.echo(f"- {finding.claim}: {finding.status.upper()} — {finding.evidence}")
+    click.echo(f"Recommended: {found.recommendation}")
+    click.echo(f"\n{'variant':<22} {'method':<6} {'people (Bradley–Terry)':<32} {'mean rating':<26} "
+               f"{'judge overall':<24} {'MiniLM':<24} {'train s':>8} {'1st token s':>11}")
+    for row in found.rows:
+        click.echo(f"{row.variant:<22} {row.method:<6} {format.figure(row.people_rating, 0):<32} "
+                   f"{format.figure(row.people_overall, 2):<26} {format.figure(row.judge.get('judge_overall'), 2):<24} "
+                   f"{format.figure(row.metrics.get('semantic_golden')):<24} "
+                   f"{(row.training or {}).get('seconds') or '—':>8} "
+                   f"{format.estimate((row.serving or {}).get('first_token_s'), digits=2):>11}")
+    for note in found.missing:
+        click.echo(f"missing: {note}", err=True)

@@ -136,6 +136,7 @@ class Leaderboard:
     skipped: dict[str, int]
     win_fraction: list[list[float | None]]  # row beat column, among decided battles; None if none decided
     battle_counts: list[list[int]]  # battles between row and column, ties included; symmetric
+    superiority: list[list[float | None]] = field(default_factory=list)  # P(row rated above column), bootstrap
     scale: float = 400.0
     center: float = 1000.0
     min_battles: int = MIN_BATTLES
@@ -383,8 +384,17 @@ def leaderboard(battles: Iterable[Mapping[str, Any]], *, rounds: int = 1000, see
     win_fraction = [[float(decided[i, j] / decided_total[i, j]) if i != j and decided_total[i, j] else None
                      for j in order] for i in order]
     counts = [[int(battles_between[i, j]) for j in order] for i in order]
+    superiority = [[_above(samples[:, i], samples[:, j]) if i != j else None for j in order] for i in order]
     return Leaderboard(ratings, pairs, [tally.variants[i] for i in order], win_fraction=win_fraction,
-                       battle_counts=counts, votes_to_separate_top_two=separation, **common)
+                       battle_counts=counts, superiority=superiority, votes_to_separate_top_two=separation, **common)
+
+
+def _above(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Share of bootstrap boards that rate ``a`` above ``b`` (a tie counts half); None if never both rated."""
+    both = ~(np.isnan(a) | np.isnan(b))
+    if not both.any():
+        return None
+    return float(np.mean((a[both] > b[both]) + 0.5 * (a[both] == b[both])))
 
 
 # ---------------------------------------------------------------------------------------- ratings

@@ -7,11 +7,21 @@ import threading
 import gradio as gr
 
 from travelbot import __version__
-from travelbot.config import ASSETS_DIR, get_settings
 from travelbot.analysis.judgments import import_bundled
+from travelbot.config import ASSETS_DIR, get_settings
 from travelbot.evaluation.run import reconcile_runs
 from travelbot.hosting import check_sign_in, open_warning, start_mirroring, storage_warning
-from travelbot.ui import agreement_tab, arena_tab, chat_tab, compare_tab, data_tab, evaluate_tab, rate_tab, train_tab
+from travelbot.ui import (
+    agreement_tab,
+    arena_tab,
+    chat_tab,
+    compare_tab,
+    data_tab,
+    evaluate_tab,
+    rate_tab,
+    train_tab,
+    verdict_tab,
+)
 from travelbot.ui.common import demo_note, new_browser_id
 
 UPLOAD_CACHE = (900, 3600)  # (every, older than) seconds
@@ -20,7 +30,8 @@ HEADER = f"""
 # travelbot
 **Find out which fine-tuned travel chatbot (QLoRA, RAFT, RLHF) serves people best, and which automatic metrics agree with them.**
 Start in **Chat**: pick a variant and ask a travel question (or put one question to several, *side by side*).
-Then vote blind in **Arena** and score single answers in **Rate**; **Evaluate** scores variants on golden
+**Verdict** says which variant to ship, with what confidence and at what cost, from everything below.
+Vote blind in **Arena** and score single answers in **Rate**; **Evaluate** scores variants on golden
 questions (BLEU, ROUGE, BERTScore, Ragas, an LLM judge); **Agreement** shows which metrics agree with people;
 **Train** fine-tunes new variants; **Data** shows the corpus, golden questions and datasets. <sub>v{__version__}</sub>
 """
@@ -48,6 +59,8 @@ def build_app() -> gr.Blocks:
                     chat_tab.build(app)
                 with gr.Tab("Side by side", id="compare"):
                     compare_tab.build(app)
+            with gr.Tab("Verdict", id="verdict") as tabs["verdict"]:
+                verdict_tab.build(app, tabs["verdict"])
             with gr.Tab("Arena", id="arena") as tabs["arena"]:
                 arena_tab.build(app, voter_key)
             with gr.Tab("Rate", id="rate") as tabs["rate"]:

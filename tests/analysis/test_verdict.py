@@ -1,0 +1,120 @@
+"""The verdict on stores filled from a known truth (simulated here, never shipped): battles imported as FastChat
+rows, evaluation answers with a judge's score, and people's ratings through the Rate service."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from travelbot.analysis.verdict import pareto_front, recommend, verdict
+from travelbot.config import get_settings, set_settings
+from travelbot.evaluation import repository as eval_repository
+from travelbot.evaluation.scores import Score
+from travelbot.feedback.ratings import offer, record_rating
+from travelbot.feedback.voters import Voter
+from travelbot.feedback.votes import import_votes
+from travelbot.schema import utc_now
+from travelbot.store import Store
+
+# The truth the data is drawn from: Bradley–Terry log-strengths of the shipped variants.
+STRENGTH = {"smollm2-135m": -0.6, "smollm2-qlora": 0.0, "smollm2-raft": 1.0, "smollm2-dpo": 1.0, "smollm2-rlhf": 1.7}
+
+
+def simulated_battles(path: Path, n: int, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    names = list(STRENGTH)
+    rows = []
+    for i in range(n):
+        a, b = rng.choice(names, size=2, replace=False)
+        p = 1.0 / (1.0 + math.exp(STRENGTH[b] - STRENGTH[a]))
+        rows.append({"question_id": f"sim-{seed}-{i}", "model_a": str(a), "model_b": str(b),
+                     "winner": "model_a" if rng.random() < p else "model_b", "judge": f"sim:{i % 25}",
+                     "tstamp": 1_700_000_000 + i})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def simulated_store(store: Store, tmp_path: Path):
+    previous = get_settings()
+    set_settings(replace(previous, leaderboard_min_battles=20))
+    assert import_votes(simulated_battles(tmp_path / "battles.jsonl", 900), store).loaded == 900
+    yield store
+    set_settings(previous)
+
+
+def test_the_verdict_finds_what_the_truth_says(simulated_store: Store) -> None:
+    found = verdict(simulated_store, rounds=400)
+    status = {f.claim: f.status for f in found.findings}
+    assert status["RAFT beats QLoRA"] == "supported"
+    assert status["RLHF improves on its start (RAFT)"] == "supported"
+    assert status["DPO improves on its start (RAFT)"] == "undetermined"  # DPO is as strong as RAFT here
+    assert found.preference.startswith("People prefer smollm2-rlhf over ")
+    assert "probability" in found.preference and "rating points [" in found.preference
+    assert found.recommended == "smollm2-rlhf" and found.votes == 900
+    rows = {r.variant: r for r in found.rows}
+    raft = rows["smollm2-raft"]
+    assert raft.people_rating["n"] > 250 and raft.people_rating["lower"] < raft.people_rating["value"]
+    assert raft.training["seconds"] > 0 and raft.training["device"] == "cpu"  # from the shipped run.json
+    assert any("No ratings" in note for note in found.missing)
+    json.dumps(found.to_dict())  # the CLI's --json
+
+
+def test_an_empty_store_says_what_each_sentence_needs(store: Store) -> None:
+    found = verdict(store, rounds=200)
+    assert found.preference.startswith("No votes yet")
+    assert found.recommended is None and "needs people's votes" in found.recommendation
+    assert {f.status for f in found.findings} == {"undetermined"}
+    assert all(f.evidence and f.rule for f in found.findings)
+    assert len(found.missing) >= 4 and any("Rate tab" in note for note in found.missing)
+
+
+def test_a_few_votes_say_how_many_more_would_separate_the_top_two(store: Store, tmp_path: Path) -> None:
+    import_votes(simulated_battles(tmp_path / "few.jsonl", 12, seed=3), store)
+    found = verdict(store, rounds=200)
+    assert "cannot be separated yet" in found.preference and "more votes on this pair" in found.preference
+
+
+def test_ratings_are_powered_by_the_judge_where_people_rated_a_few(store: Store) -> None:
+    rng = np.random.default_rng(5)
+    ids = []
+    for i in range(120):  # 120 evaluation answers of RAFT: the judge scores all, people rate 30
+        quality = rng.normal(3.5, 0.9)
+        row = {"cache_key": f"sim-{i}", "variant": "smollm2-raft", "variant_revision": "sim", "base": "smollm2-135m",
+               "method": "raft", "question_id": f"q{i}", "question": f"Question {i}?", "golden": "g",
+               "answer": f"Answer {i}.", "raw_answer": f"Answer {i}.", "contexts": [], "settings": {},
+               "prompt_tokens": 1, "completion_tokens": 1, "seconds": 0.1, "batch_size": 1, "finish_reason": "stop",
+               "error": None, "created_at": utc_now()}
+        (stored, _), = eval_repository.add_answers(store, [row])
+        judge = float(np.clip(round(2 * quality + 1 + rng.normal(0, 0.6)), 1, 10))  # another scale, biased
+        eval_repository.add_scores(store, stored["id"], "judge", "sim", [Score("judge_overall", judge)])
+        ids.append((stored["id"], quality))
+    for answer_id, quality in ids[:30]:
+        rater = Voter(f"cli:rater-{answer_id % 3}", None)
+        offer(f"eval:{answer_id}", rater, store)
+        record_rating(f"eval:{answer_id}", {"overall": int(np.clip(round(quality), 1, 5))}, rater, store=store)
+    row = next(r for r in verdict(store, rounds=200).rows if r.variant == "smollm2-raft")
+    people, powered = row.people_overall, row.people_overall_ppi
+    assert people["n"] == 30 and powered["n"] == 30 and powered["judge_only"] == 90
+    assert powered["upper"] - powered["lower"] < people["upper"] - people["lower"]  # the judge narrows it
+    assert powered["worth"] > 30  # ... as if people had rated more answers
+
+
+def test_the_recommendation_is_the_cheapest_of_those_people_cannot_tell_apart() -> None:
+    from travelbot.analysis.verdict import VariantRow
+
+    def row(name: str, rating: float, spread: float, latency: float) -> VariantRow:
+        return VariantRow(name, "raft", "b", people_rating={"value": rating, "lower": rating - spread,
+                                                            "upper": rating + spread, "n": 50},
+                          serving={"first_token_s": latency, "tokens_per_s": 10.0, "turns": 5})
+
+    rows = [row("slow-best", 1100, 40, 3.0), row("fast-close", 1080, 40, 0.5), row("far-behind", 900, 30, 0.2)]
+    name, reason = recommend(rows)
+    assert name == "fast-close" and "cannot tell it from the best-rated slow-best" in reason
+    assert set(pareto_front(rows)) == {"slow-best", "fast-close", "far-behind"}
+    assert pareto_front([*rows, row("dominated", 1000, 30, 5.0)]).count("dominated") == 0

@@ -1,0 +1,77 @@
+"""The Verdict tab: which variant to ship, from this store's votes, ratings, scores and costs (analysis.verdict)."""
+
+from __future__ import annotations
+
+import html
+
+import gradio as gr
+import plotly.graph_objects as go
+
+from travelbot.analysis.plots import cost_quality
+from travelbot.analysis.verdict import Verdict, verdict
+from travelbot.errors import TravelbotError
+from travelbot.format import estimate, figure
+from travelbot.ui.common import error_note
+
+COLUMNS = ["variant", "method", "people: Bradley–Terry (n battles)", "people: mean rating 1-5 (n)",
+           "… powered by the judge (n rated + judged only)", "judge overall 1-10 (n)", "judge win rate (n)",
+           "MiniLM to golden (n)", "BERTScore F1 (n)", "training", "first token (median s)"]
+STATUS = {"supported": "**supported**", "contradicted": "**contradicted**", "undetermined": "undetermined"}
+
+
+def _training(row) -> str:
+    t = row.training
+    if not t:
+        return "—"
+    text = f"{t['seconds']:.0f} s on {t['device']}" if t.get("seconds") is not None else t.get("device", "—")
+    if t.get("gpu_hours") is not None:
+        text += f" ({t['gpu_hours']} GPU-h)"
+    return text + (f", from {t['start']}" if t.get("start") else "")
+
+
+def table(found: Verdict) -> list[list[str]]:
+    rows = []
+    for r in found.rows:
+        powered = r.people_overall_ppi
+        rows.append([r.variant, r.method,
+                     figure(r.people_rating, 0) + (" · provisional" if (r.people_rating or {}).get("provisional") else ""),
+                     figure(r.people_overall, 2),
+                     "—" if not powered else f"{estimate(powered['value'], powered['lower'], powered['upper'], 2)} "
+                     f"(n={powered['n']} + {powered['judge_only']}; worth {powered['worth']:.0f} ratings)",
+                     figure(r.judge.get("judge_overall"), 2), figure(r.judge_win_rate, 2),
+                     figure(r.metrics.get("semantic_golden")), figure(r.metrics.get("bertscore_f1")),
+                     _training(r), estimate((r.serving or {}).get("first_token_s"), digits=2)])
+    return rows
+
+
+def summary(found: Verdict) -> str:
+    lines = [f"### {html.escape(found.preference)}", "", f"**Recommended:** {html.escape(found.recommendation)}", "",
+             "| the study found | on this data | evidence |", "|---|---|---|"]
+    lines += [f"| {f.claim} | {STATUS[f.status]} | {html.escape(f.evidence)} <br><sub>{html.escape(f.rule)}</sub> |"
+              for f in found.findings]
+    lines.append(f"\n<sub>{found.votes} votes, {found.ratings} ratings. Intervals are 95%; n is what each figure "
+                 "rests on.</sub>")
+    if found.missing:
+        lines.append("\n**What is missing:**\n" + "\n".join(f"- {html.escape(m)}" for m in found.missing))
+    return "\n".join(lines)
+
+
+def show() -> list:
+    try:
+        found = verdict()
+    except TravelbotError as exc:
+        return [error_note(str(exc)), [], go.Figure()]
+    return [summary(found), table(found), cost_quality(found)]
+
+
+def build(app: gr.Blocks, tab: gr.Tab | None = None) -> None:
+    """Lay out the Verdict tab; computed when ``tab`` is opened (or with the page, when built without a tab)."""
+    gr.Markdown("Which fine-tuning method to ship, with what confidence and at what cost — from this store's "
+                "votes (Arena), ratings (Rate), evaluation scores (Evaluate) and training runs. "
+                "`travelbot verdict` prints the same.")
+    note = gr.Markdown(elem_id="verdict")
+    rows = gr.Dataframe(headers=COLUMNS, interactive=False, wrap=True, label="Per variant")
+    chart = gr.Plot(label="Quality against cost")
+    refresh = gr.Button("↻ Recompute", size="sm")
+    (tab.select if tab is not None else app.load)(show, None, [note, rows, chart], api_name="verdict")
+    refresh.click(show, None, [note, rows, chart], api_visibility="private")
