@@ -118,3 +118,37 @@ def test_the_recommendation_is_the_cheapest_of_those_people_cannot_tell_apart() 
     assert name == "fast-close" and "cannot tell it from the best-rated slow-best" in reason
     assert set(pareto_front(rows)) == {"slow-best", "fast-close", "far-behind"}
     assert pareto_front([*rows, row("dominated", 1000, 30, 5.0)]).count("dominated") == 0
+
+
+def judge_the_battles(store: Store, agree: float, consistent: float, seed: int = 0) -> None:
+    """A simulated judge: agrees with the voter with probability ``agree``; its two orders agree with
+    probability ``consistent``."""
+    from travelbot.feedback import repository as feedback_repository
+    from travelbot.feedback.votes import battle_rows
+
+    rng = np.random.default_rng(seed)
+    flip = {"model_a": "B", "model_b": "A", "tie": "A", "tie (bothbad)": "B"}
+    same = {"model_a": "A", "model_b": "B", "tie": "tie", "tie (bothbad)": "tie"}
+    verdicts = [{"battle_id": row["question_id"], "prompt_version": "sim", "missing": None, "detail": {}, "usage": {},
+                 "winner": same[row["winner"]] if rng.random() < agree else flip[row["winner"]],
+                 "consistent": bool(rng.random() < consistent)} for row in battle_rows(store)]
+    feedback_repository.save_battle_judgments(store, "sim-judge", verdicts)
+
+
+def test_the_judge_is_calibrated_against_these_voters_and_pandalm(store: Store, tmp_path: Path) -> None:
+    from travelbot.analysis.calibration import judge_calibration
+    from travelbot.analysis.judgments import import_bundled
+
+    import_votes(simulated_battles(tmp_path / "battles.jsonl", 200), store)
+    judge_the_battles(store, agree=0.9, consistent=0.8)
+    (alone,) = judge_calibration(store, rounds=200)
+    assert alone.n == 200 and 0.83 < alone.agreement["value"] < 0.97
+    assert 0.7 < alone.position_consistency["value"] < 0.9 and alone.position_consistency["n"] == 200
+    assert not alone.stands_in and "undetermined" in alone.sentence  # no human–human figure to compare with
+
+    assert import_bundled(store) == ["pandalm"]  # the shipped set, as every fresh data home gets it
+    (calibrated,) = judge_calibration(store, rounds=200)
+    ceiling = calibrated.reference["people_agree"]["value"]
+    assert calibrated.reference["items"] == 999 and "gpt-3.5-turbo" in calibrated.reference["judges"]
+    assert calibrated.stands_in == (calibrated.agreement["lower"] >= ceiling - 0.05)
+    assert calibrated.sentence.startswith("The judge can stand in" if calibrated.stands_in else "The judge cannot")

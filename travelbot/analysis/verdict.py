@@ -64,6 +64,7 @@ class Verdict:
     missing: list[str]
     votes: int
     ratings: int
+    judges: list[Any] = field(default_factory=list)  # calibration.JudgeCalibration per judge model
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe(asdict(self))
@@ -341,6 +342,7 @@ def _missing(rows: list[VariantRow], votes: int, ratings: int, agreement: Any) -
 
 def verdict(store: Store | None = None, *, rounds: int = 1000, seed: int = 0) -> Verdict:
     """The verdict on this store's data (see the module docstring)."""
+    from travelbot.analysis.calibration import judge_calibration
     from travelbot.analysis.store_agreement import store_agreement
     from travelbot.feedback.standings import standings
 
@@ -360,7 +362,7 @@ def verdict(store: Store | None = None, *, rounds: int = 1000, seed: int = 0) ->
     recommended, reason = recommend(rows)
     return Verdict(rows, _preference(board), findings, reason, recommended,
                    _missing(rows, board.n_battles, result.ratings.n_ratings, agreement), board.n_battles,
-                   result.ratings.n_ratings)
+                   result.ratings.n_ratings, judge_calibration(store, rounds=rounds, seed=seed))
 
 
 __all__ = ["Finding", "VariantRow", "Verdict", "pareto_front", "recommend", "verdict"]

@@ -261,6 +261,10 @@ def verdict_command(rounds: int, seed: int, as_json: bool) -> None:
     for finding in found.findings:
         click.echo(f"- {finding.claim}: {finding.status.upper()} — {finding.evidence}")
     click.echo(f"Recommended: {found.recommendation}")
+    for judge in found.judges:
+        click.echo(f"Judge {judge.judge}: {judge.sentence} Position consistency {format.figure(judge.position_consistency)}; "
+                   f"prefers the longer answer {format.figure(judge.judge_prefers_longer)} "
+                   f"(people {format.figure(judge.people_prefer_longer)}).")
     click.echo(f"\n{'variant':<22} {'method':<6} {'people (Bradley–Terry)':<32} {'mean rating':<26} "
                f"{'judge overall':<24} {'MiniLM':<24} {'train s':>8} {'1st token s':>11}")
     for row in found.rows:

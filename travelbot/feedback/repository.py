@@ -205,3 +205,11 @@ def rated_item_count(store: Store, rater_id: str) -> int:
     with store.transaction() as conn:
         return int(conn.scalar(select(func.count(ratings.c.item_id.distinct()))
                                .where(ratings.c.rater_id == rater_id)) or 0)
+
+
+def battle_judgment_consistency(store: Store) -> list[tuple[str, bool]]:
+    """(judge model, whether its two presentation orders agreed) of every battle verdict asked in both orders."""
+    with store.transaction() as conn:
+        rows = conn.execute(select(battle_judgments.c.judge_model, battle_judgments.c.consistent)
+                            .where(battle_judgments.c.consistent.is_not(None))).all()
+    return [(model, bool(consistent)) for model, consistent in rows]

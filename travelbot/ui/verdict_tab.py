@@ -51,9 +51,23 @@ def summary(found: Verdict) -> str:
               for f in found.findings]
     lines.append(f"\n<sub>{found.votes} votes, {found.ratings} ratings. Intervals are 95%; n is what each figure "
                  "rests on.</sub>")
+    for judge in found.judges:
+        lines.append(f"\n**The judge {html.escape(judge.judge)} on these votes.** {html.escape(judge.sentence)} "
+                     f"Its two presentation orders agree {figure(judge.position_consistency)}; it prefers the longer "
+                     f"answer {figure(judge.judge_prefers_longer)}, people {figure(judge.people_prefer_longer)}."
+                     + _reference(judge.reference))
     if found.missing:
         lines.append("\n**What is missing:**\n" + "\n".join(f"- {html.escape(m)}" for m in found.missing))
     return "\n".join(lines)
+
+
+def _reference(reference: dict) -> str:
+    if not reference:
+        return ""
+    judges = "; ".join(f"{name} {figure(r['accuracy'])}, prefers the longer {figure(r['prefers_longer'])}"
+                       for name, r in reference["judges"].items())
+    return (f" On PandaLM ({reference['items']} pairs), annotators agree with each other "
+            f"{figure(reference['people_agree'])}; published judges: {html.escape(judges)}.")
 
 
 def show() -> list:
