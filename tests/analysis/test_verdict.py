@@ -152,3 +152,27 @@ def test_the_judge_is_calibrated_against_these_voters_and_pandalm(store: Store, 
     assert calibrated.reference["items"] == 999 and "gpt-3.5-turbo" in calibrated.reference["judges"]
     assert calibrated.stands_in == (calibrated.agreement["lower"] >= ceiling - 0.05)
     assert calibrated.sentence.startswith("The judge can stand in" if calibrated.stands_in else "The judge cannot")
+
+
+def test_win_rates_are_powered_by_the_judge_on_golden_answer_pairs(store: Store, tmp_path: Path) -> None:
+    import_votes(simulated_battles(tmp_path / "battles.jsonl", 300), store)
+    judge_the_battles(store, agree=0.85, consistent=1.0)
+    rng = np.random.default_rng(2)
+    rows = [{"cache_key": f"pair-{i}-{v}", "variant": v, "variant_revision": "sim", "base": "smollm2-135m",
+             "method": v.split("-")[1], "question_id": f"q{i}", "question": "Q?", "golden": "g", "answer": "A.",
+             "raw_answer": "A.", "contexts": [], "settings": {}, "prompt_tokens": 1, "completion_tokens": 1,
+             "seconds": 0.1, "batch_size": 1, "finish_reason": "stop", "error": None, "created_at": utc_now()}
+            for i in range(400) for v in ("smollm2-qlora", "smollm2-raft")]
+    ids = [stored["id"] for stored, _ in eval_repository.add_answers(store, rows)]
+    p_raft = 1.0 / (1.0 + math.exp(STRENGTH["smollm2-qlora"] - STRENGTH["smollm2-raft"]))
+    eval_repository.add_verdicts(store, [{
+        "cache_key": f"v{i}", "kind": "pairwise", "question_id": f"q{i}", "answer_a": ids[2 * i], "answer_b": ids[2 * i + 1],
+        "variant_a": "smollm2-qlora", "variant_b": "smollm2-raft", "judge_model": "sim-judge", "prompt_version": "sim",
+        "winner": "B" if rng.random() < p_raft else "A", "missing": None, "consistent": True, "detail": {}, "usage": {}}
+        for i in range(400)])
+    rows = {r.variant: r for r in verdict(store, rounds=200).rows}
+    raft = rows["smollm2-raft"]
+    people, powered = raft.people_win_rate, raft.people_win_rate_ppi
+    assert people["n"] == powered["n"] > 50 and powered["judge_only"] == 400
+    assert powered["upper"] - powered["lower"] < people["upper"] - people["lower"]
+    assert powered["lower"] <= people["value"] + 0.15 and powered["value"] > 0.5  # RAFT wins most of its battles

@@ -42,5 +42,5 @@ def test_an_empty_store_says_what_is_missing_then_votes_give_a_verdict(client, t
     assert "**Recommended:** smollm2-rlhf" in note
     by_variant = {r[0]: r for r in rows["data"]}
     assert by_variant["smollm2-raft"][2].endswith(")") and "[" in by_variant["smollm2-raft"][2]
-    assert "s on cpu" in by_variant["smollm2-raft"][9]
+    assert "s on cpu" in by_variant["smollm2-raft"][11]
     assert chart is not None

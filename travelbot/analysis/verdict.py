@@ -41,6 +41,8 @@ class VariantRow:
     people_overall_ppi: dict[str, Any] | None = None  # the same, prediction-powered by the judge's overall score
     judge: dict[str, dict[str, Any]] = field(default_factory=dict)  # criterion -> mean with interval
     judge_win_rate: dict[str, Any] | None = None  # pairwise judge on golden answers, ties half (Wilson)
+    people_win_rate: dict[str, Any] | None = None  # share of its battles people gave it, ties half (Wilson)
+    people_win_rate_ppi: dict[str, Any] | None = None  # the same, prediction-powered by the judge's verdicts
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # metric -> mean with interval
     training: dict[str, Any] | None = None  # from the adapter's run.json
     serving: dict[str, Any] | None = None  # from stored chat turns
@@ -171,6 +173,44 @@ def _ratings_with_ppi(store: Store) -> tuple[dict[str, dict[str, Any]], dict[str
     return people, powered
 
 
+def _outcome(winner: str, side: str) -> float:
+    """A battle's outcome for the variant on ``side`` ("A" or "B"): 1 won, 0.5 tie, 0 lost."""
+    return 1.0 if winner == side else 0.5 if winner == "tie" else 0.0
+
+
+def _win_rates_with_ppi(store: Store) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Per variant: the share of its voted battles people gave it, and the prediction-powered share that adds
+    the judge's verdicts — on the voted battles it judged (to measure its error) and on every pairwise
+    comparison of golden answers (assumed to be drawn like the battles: use golden-question battles)."""
+    from travelbot.analysis.store_agreement import WINNER_LABELS
+    from travelbot.feedback.battle_judge import judge_labels
+    from travelbot.feedback.votes import battle_rows
+
+    verdicts = next(iter(sorted(judge_labels(store).items())), (None, {}))[1]  # one judge: the first by name
+    people: dict[str, list[float]] = defaultdict(list)
+    pairs: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for row in battle_rows(store, include_flagged=False):
+        winner = WINNER_LABELS[row["winner"]]
+        for side, variant in (("A", row["model_a"]), ("B", row["model_b"])):
+            people[variant].append(_outcome(winner, side))
+            if row["question_id"] in verdicts:
+                pairs[variant].append((_outcome(winner, side), _outcome(verdicts[row["question_id"]], side)))
+    judged_only: dict[str, list[float]] = defaultdict(list)
+    for a, b, winner in repository.pairwise_outcomes(store):
+        judged_only[a].append(_outcome(winner, "A"))
+        judged_only[b].append(_outcome(winner, "B"))
+    shares, powered = {}, {}
+    for variant, outcomes in people.items():
+        lower, upper = wilson_interval(sum(outcomes), len(outcomes))
+        shares[variant] = _figure(sum(outcomes) / len(outcomes), lower, upper, len(outcomes))
+        labelled = pairs.get(variant, [])
+        if len(labelled) >= 2 and judged_only.get(variant):
+            result = ppi_mean([y for y, _ in labelled], [f for _, f in labelled], judged_only[variant])
+            powered[variant] = _figure(result["estimate"], result["lower"], result["upper"], result["n"],
+                                       judge_only=result["N"], worth=result["effective_n"], weight=result["lambda"])
+    return shares, powered
+
+
 def variant_rows(store: Store, board: Any, rating_summary: Any) -> list[VariantRow]:
     from travelbot.models import get_registry
 
@@ -183,6 +223,7 @@ def variant_rows(store: Store, board: Any, rating_summary: Any) -> list[VariantR
         metric_values[variant][metric].append(value)
     trained_as = {_trained_as(v.adapter): name for name, v in variants.items() if v.adapter is not None}
     people_overall, powered = _ratings_with_ppi(store)
+    win_rates, powered_win_rates = _win_rates_with_ppi(store)
     judge_rates = _judge_win_rates(store)
     serving = _serving(store)
     ratings = {r.variant: r for r in board.ratings}
@@ -196,7 +237,8 @@ def variant_rows(store: Store, board: Any, rating_summary: Any) -> list[VariantR
                                                               rating.battles, provisional=rating.provisional),
             people_overall=people_overall.get(name), people_overall_ppi=powered.get(name),
             judge=_means({k: v for k, v in values.items() if k in JUDGE_CRITERIA}),
-            judge_win_rate=judge_rates.get(name),
+            judge_win_rate=judge_rates.get(name), people_win_rate=win_rates.get(name),
+            people_win_rate_ppi=powered_win_rates.get(name),
             metrics=_means({k: v for k, v in values.items() if k in SHOWN_METRICS}),
             training=_training(variant.adapter, trained_as), serving=serving.get(name)))
     return rows

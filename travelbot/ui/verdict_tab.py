@@ -13,7 +13,8 @@ from travelbot.errors import TravelbotError
 from travelbot.format import estimate, figure
 from travelbot.ui.common import error_note
 
-COLUMNS = ["variant", "method", "people: Bradley–Terry (n battles)", "people: mean rating 1-5 (n)",
+COLUMNS = ["variant", "method", "people: Bradley–Terry (n battles)", "people: win rate (n)",
+           "… powered by the judge (n voted + judged only)", "people: mean rating 1-5 (n)",
            "… powered by the judge (n rated + judged only)", "judge overall 1-10 (n)", "judge win rate (n)",
            "MiniLM to golden (n)", "BERTScore F1 (n)", "training", "first token (median s)"]
 STATUS = {"supported": "**supported**", "contradicted": "**contradicted**", "undetermined": "undetermined"}
@@ -29,15 +30,21 @@ def _training(row) -> str:
     return text + (f", from {t['start']}" if t.get("start") else "")
 
 
+def _powered(value: dict | None, labels: str) -> str:
+    """A prediction-powered estimate, with its labelled n, the judge-only N and what it is worth in labels."""
+    if not value:
+        return "—"
+    return (f"{estimate(value['value'], value['lower'], value['upper'], 2)} (n={value['n']} + {value['judge_only']}; "
+            f"worth {value['worth']:.0f} {labels})")
+
+
 def table(found: Verdict) -> list[list[str]]:
     rows = []
     for r in found.rows:
-        powered = r.people_overall_ppi
         rows.append([r.variant, r.method,
                      figure(r.people_rating, 0) + (" · provisional" if (r.people_rating or {}).get("provisional") else ""),
-                     figure(r.people_overall, 2),
-                     "—" if not powered else f"{estimate(powered['value'], powered['lower'], powered['upper'], 2)} "
-                     f"(n={powered['n']} + {powered['judge_only']}; worth {powered['worth']:.0f} ratings)",
+                     figure(r.people_win_rate, 2), _powered(r.people_win_rate_ppi, "votes"),
+                     figure(r.people_overall, 2), _powered(r.people_overall_ppi, "ratings"),
                      figure(r.judge.get("judge_overall"), 2), figure(r.judge_win_rate, 2),
                      figure(r.metrics.get("semantic_golden")), figure(r.metrics.get("bertscore_f1")),
                      _training(r), estimate((r.serving or {}).get("first_token_s"), digits=2)])
