@@ -173,14 +173,14 @@ def cost_quality(found: Verdict) -> go.Figure:
     rated = [r for r in found.rows if r.people_rating]
     from travelbot.analysis.verdict import pareto_front
 
-    front = set(pareto_front(found.rows))
     if not rated:
         chart.add_annotation(text="No votes yet: the chart needs people's ratings (Arena)", showarrow=False,
                                x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 16})
         chart.update_layout(xaxis={"visible": False}, yaxis={"visible": False}, height=320)
         return chart
-    for axis, label, cost in (("x", "training (s)", lambda r: (r.training or {}).get("seconds")),
-                              ("x2", "first token (s)", lambda r: (r.serving or {}).get("first_token_s"))):
+    for axis, label, kind, cost in (("x", "training (s)", "training", lambda r: (r.training or {}).get("seconds")),
+                                    ("x2", "first token (s)", "latency", lambda r: (r.serving or {}).get("first_token_s"))):
+        front = set(pareto_front(found.rows, kind))
         points = [r for r in rated if cost(r) is not None]
         chart.add_trace(go.Scatter(
             x=[cost(r) for r in points], y=[r.people_rating["value"] for r in points], xaxis=axis, mode="markers+text",

@@ -340,28 +340,45 @@ def _cost(row: VariantRow) -> tuple[float, float]:
     return (latency if latency is not None else math.inf, training)
 
 
-def recommend(rows: list[VariantRow]) -> tuple[str | None, str]:
-    """Among the variants people cannot tell from the best-rated one (intervals overlap), the cheapest to serve
-    (then to train); the reason in a sentence."""
+def recommend(rows: list[VariantRow], board: Any = None) -> tuple[str | None, str]:
+    """Among the variants people cannot tell from the best-rated one, the cheapest to serve (then to train); the
+    reason in a sentence. "Cannot tell" is the bootstrap's probability that the best is rated above it staying
+    under 0.95 (with no board: their intervals overlap)."""
     rated = [r for r in rows if r.people_rating]
     if not rated:
         return None, "No recommendation yet: it needs people's votes (Arena)."
     best = max(rated, key=lambda r: r.people_rating["value"])
-    tied = [r for r in rated if r.people_rating["upper"] >= best.people_rating["lower"]]
+
+    def close_to_best(row: VariantRow) -> bool:
+        if row is best:
+            return True
+        if board is not None and board.superiority and row.variant in board.variants:
+            i, j = board.variants.index(best.variant), board.variants.index(row.variant)
+            p = board.superiority[i][j]
+            return p is not None and p < SURE
+        return row.people_rating["upper"] >= best.people_rating["lower"]
+
+    tied = [r for r in rated if close_to_best(r)]
     choice = min(tied, key=lambda r: (*_cost(r), -r.people_rating["value"]))
-    if choice is best and len(tied) == 1:
+    provisional = [r.variant for r in tied if r.people_rating.get("provisional")]
+    caveat = (f" Provisional: {', '.join(provisional)} {'has' if len(provisional) == 1 else 'have'} fewer battles "
+              "than the leaderboard's minimum." if provisional else "")
+    if len(tied) == 1:
         return best.variant, (f"{best.variant}: people rate it above every other variant "
-                              f"({estimate(best.people_rating['value'], best.people_rating['lower'], best.people_rating['upper'], 0)}).")
+                              f"({estimate(best.people_rating['value'], best.people_rating['lower'], best.people_rating['upper'], 0)})."
+                              + caveat)
     latency = _cost(choice)[0]
     cost = f"first token in {latency:.2f} s" if math.isfinite(latency) else "no measured latency"
-    return choice.variant, (f"{choice.variant}: people cannot tell it from the best-rated {best.variant} "
-                            f"({len(tied)} variants overlap), and it is the cheapest of those ({cost}, "
-                            f"training {(choice.training or {}).get('seconds') or 0:.0f} s).")
+    others = ", ".join(r.variant for r in tied if r is not choice)
+    return choice.variant, (f"{choice.variant}: people cannot yet tell it from {others} (bootstrap probability "
+                            f"below {SURE} that the best-rated {best.variant} is better), and it is the cheapest of "
+                            f"those ({cost}, training {(choice.training or {}).get('seconds') or 0:.0f} s)." + caveat)
 
 
-def pareto_front(rows: list[VariantRow]) -> list[str]:
-    """Variants no other beats on people's rating and first-token latency at once."""
-    points = [(r.variant, r.people_rating["value"], _cost(r)[0]) for r in rows if r.people_rating]
+def pareto_front(rows: list[VariantRow], cost: str = "latency") -> list[str]:
+    """Variants no other beats on people's rating and on a cost at once: first-token latency, or training time."""
+    index = 0 if cost == "latency" else 1
+    points = [(r.variant, r.people_rating["value"], _cost(r)[index]) for r in rows if r.people_rating]
     return [name for name, rating, latency in points
             if not any(o_rating >= rating and o_latency <= latency and (o_rating, o_latency) != (rating, latency)
                        for _, o_rating, o_latency in points)]
@@ -401,7 +418,7 @@ def verdict(store: Store | None = None, *, rounds: int = 1000, seed: int = 0) ->
         _finding_between(board, rows, "DPO improves on its start (RAFT)", "dpo", raft),
         *_agreement_findings(agreement),
     ]
-    recommended, reason = recommend(rows)
+    recommended, reason = recommend(rows, board)
     return Verdict(rows, _preference(board), findings, reason, recommended,
                    _missing(rows, board.n_battles, result.ratings.n_ratings, agreement), board.n_battles,
                    result.ratings.n_ratings, judge_calibration(store, rounds=rounds, seed=seed))

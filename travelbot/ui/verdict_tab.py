@@ -13,10 +13,14 @@ from travelbot.errors import TravelbotError
 from travelbot.format import estimate, figure
 from travelbot.ui.common import error_note
 
-COLUMNS = ["variant", "method", "people: Bradley–Terry (n battles)", "people: win rate (n)",
-           "… powered by the judge (n voted + judged only)", "people: mean rating 1-5 (n)",
-           "… powered by the judge (n rated + judged only)", "judge overall 1-10 (n)", "judge win rate (n)",
-           "MiniLM to golden (n)", "BERTScore F1 (n)", "training", "first token (median s)"]
+COLUMNS = ["variant", "method", "BT rating", "win rate", "win rate + judge", "rating 1-5", "rating + judge",
+           "judge 1-10", "judge win rate", "MiniLM", "BERTScore F1", "training", "1st token s"]
+LEGEND = ("**BT rating**: people's Bradley–Terry rating (n battles) · **win rate**: share of its battles people gave "
+          "it, ties half · **rating 1-5**: people's mean overall rating of its evaluation answers (n answers) · "
+          "**+ judge**: the same, prediction-powered by the LLM judge's verdicts (n labelled + judge-only; what it is "
+          "worth in labels) · **judge 1-10**, **judge win rate**: the LLM judge on golden answers · **MiniLM**, "
+          "**BERTScore F1**: similarity to the golden answers · **training**: the adapter's run · **1st token s**: "
+          "median over chat turns. Every interval is 95%.")
 STATUS = {"supported": "**supported**", "contradicted": "**contradicted**", "undetermined": "undetermined"}
 
 
@@ -91,7 +95,8 @@ def build(app: gr.Blocks, tab: gr.Tab | None = None) -> None:
                 "votes (Arena), ratings (Rate), evaluation scores (Evaluate) and training runs. "
                 "`travelbot verdict` prints the same.")
     note = gr.Markdown(elem_id="verdict")
-    rows = gr.Dataframe(headers=COLUMNS, interactive=False, wrap=True, label="Per variant")
+    rows = gr.Dataframe(headers=COLUMNS, interactive=False, wrap=False, label="Per variant")
+    gr.Markdown(LEGEND)
     chart = gr.Plot(label="Quality against cost")
     refresh = gr.Button("↻ Recompute", size="sm")
     (tab.select if tab is not None else app.load)(show, None, [note, rows, chart], api_name="verdict")
