@@ -178,7 +178,8 @@ def cost_quality(found: Verdict) -> go.Figure:
                                x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 16})
         chart.update_layout(xaxis={"visible": False}, yaxis={"visible": False}, height=320)
         return chart
-    for axis, label, kind, cost in (("x", "training (s)", "training", lambda r: (r.training or {}).get("seconds")),
+    for axis, label, kind, cost in (("x", "training (s)", "training",  # a base costs no training
+                                     lambda r: 0.0 if r.method == "base" else (r.training or {}).get("seconds")),
                                     ("x2", "first token (s)", "latency", lambda r: (r.serving or {}).get("first_token_s"))):
         front = set(pareto_front(found.rows, kind))
         points = [r for r in rated if cost(r) is not None]
