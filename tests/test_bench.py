@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from travelbot.models.llamacpp_backend import available, cpu_threads
@@ -40,3 +42,7 @@ def test_bench_chat_reports_every_variant_against_the_reference(home):
         assert row["ttft_prompt_tokens"] > 200
     assert figures["memory_ratio"] >= 1.0 and figures["synthetic_adapters"] == 0
     assert all(r["prompt_tokens"] > 0 and r["retrieval_s"] >= 0 for r in figures["retrieval_ttft"])
+    from travelbot.bench import chat_figures_path
+
+    saved = json.loads(chat_figures_path().read_text(encoding="utf-8"))  # the verdict's serving memory
+    assert saved["rss_mb"] == figures["rss_mb"] and len(saved["variants"]) == len(figures["variants"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -278,4 +279,18 @@ def bench_chat(
     }
     if compare_answers:
         figures["same_answers"] = same_answers(variants, questions)
+    save_chat_figures(figures, settings)
     return figures
+
+
+def chat_figures_path(settings=None) -> Path:
+    """Where the newest ``bench chat`` figures are kept (the verdict reads serving memory from them)."""
+    return (settings or get_settings()).home / "bench" / "chat.json"
+
+
+def save_chat_figures(figures: dict[str, Any], settings=None) -> None:
+    path = chat_figures_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(figures, indent=1, default=str), encoding="utf-8")
+    partial.replace(path)

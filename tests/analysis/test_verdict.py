@@ -176,3 +176,18 @@ def test_win_rates_are_powered_by_the_judge_on_golden_answer_pairs(store: Store,
     assert people["n"] == powered["n"] > 50 and powered["judge_only"] == 400
     assert powered["upper"] - powered["lower"] < people["upper"] - people["lower"]
     assert powered["lower"] <= people["value"] + 0.15 and powered["value"] > 0.5  # RAFT wins most of its battles
+
+
+def test_serving_memory_and_speed_come_from_the_newest_bench(store: Store, tmp_path: Path) -> None:
+    from travelbot.bench import save_chat_figures
+
+    previous = get_settings()
+    set_settings(replace(previous, home=tmp_path))
+    try:
+        assert all(r.serving is None for r in verdict(store, rounds=200).rows)  # no chat turns, no bench yet
+        save_chat_figures({"rss_mb": {"base": 400.0, "base_plus_variants": 455.5},
+                           "variants": [{"variant": "smollm2-raft", "decode_tokens_per_s": 31.2, "ttft_s": 0.21}]})
+        row = next(r for r in verdict(store, rounds=200).rows if r.variant == "smollm2-raft")
+        assert row.serving["memory_mb"] == 455.5 and row.serving["bench_decode_tokens_per_s"] == 31.2
+    finally:
+        set_settings(previous)

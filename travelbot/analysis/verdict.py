@@ -131,6 +131,21 @@ def _serving(store: Store, limit: int = 20_000) -> dict[str, dict[str, Any]]:
                 "turns": max(len(first[v]), len(speed[v]))} for v in set(first) | set(speed)}
 
 
+def _benchmarked() -> dict[str, dict[str, Any]]:
+    """Per variant, from the newest ``travelbot bench chat`` (when one ran): its decode speed and first token
+    against llama.cpp, and the serving process's memory with every variant of its base loaded."""
+    from travelbot.bench import chat_figures_path
+
+    try:
+        figures = json.loads(chat_figures_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    memory = (figures.get("rss_mb") or {}).get("base_plus_variants")
+    return {row["variant"]: {"bench_decode_tokens_per_s": row.get("decode_tokens_per_s"),
+                             "bench_first_token_s": row.get("ttft_s"), "memory_mb": memory}
+            for row in figures.get("variants", []) if isinstance(row, dict) and "variant" in row}
+
+
 def _judge_win_rates(store: Store) -> dict[str, dict[str, Any]]:
     wins: dict[str, float] = defaultdict(float)
     judged: dict[str, int] = defaultdict(int)
@@ -226,6 +241,8 @@ def variant_rows(store: Store, board: Any, rating_summary: Any) -> list[VariantR
     win_rates, powered_win_rates = _win_rates_with_ppi(store)
     judge_rates = _judge_win_rates(store)
     serving = _serving(store)
+    for name, figures in _benchmarked().items():
+        serving[name] = {"first_token_s": None, "tokens_per_s": None, "turns": 0, **serving.get(name, {}), **figures}
     ratings = {r.variant: r for r in board.ratings}
     rows = []
     for name, variant in variants.items():

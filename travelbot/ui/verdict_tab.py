@@ -14,13 +14,14 @@ from travelbot.format import estimate, figure
 from travelbot.ui.common import error_note
 
 COLUMNS = ["variant", "method", "BT rating", "win rate", "win rate + judge", "rating 1-5", "rating + judge",
-           "judge 1-10", "judge win rate", "MiniLM", "BERTScore F1", "training", "1st token s"]
+           "judge 1-10", "judge win rate", "MiniLM", "BERTScore F1", "training", "1st token s", "memory MB"]
 LEGEND = ("**BT rating**: people's Bradley–Terry rating (n battles) · **win rate**: share of its battles people gave "
           "it, ties half · **rating 1-5**: people's mean overall rating of its evaluation answers (n answers) · "
           "**+ judge**: the same, prediction-powered by the LLM judge's verdicts (n labelled + judge-only; what it is "
           "worth in labels) · **judge 1-10**, **judge win rate**: the LLM judge on golden answers · **MiniLM**, "
           "**BERTScore F1**: similarity to the golden answers · **training**: the adapter's run · **1st token s**: "
-          "median over chat turns. Every interval is 95%.")
+          "median over chat turns · **memory MB**: the serving process with every variant of its base loaded, from "
+          "the newest `travelbot bench chat`. Every interval is 95%.")
 STATUS = {"supported": "**supported**", "contradicted": "**contradicted**", "undetermined": "undetermined"}
 
 
@@ -51,7 +52,8 @@ def table(found: Verdict) -> list[list[str]]:
                      figure(r.people_overall, 2), _powered(r.people_overall_ppi, "ratings"),
                      figure(r.judge.get("judge_overall"), 2), figure(r.judge_win_rate, 2),
                      figure(r.metrics.get("semantic_golden")), figure(r.metrics.get("bertscore_f1")),
-                     _training(r), estimate((r.serving or {}).get("first_token_s"), digits=2)])
+                     _training(r), estimate((r.serving or {}).get("first_token_s"), digits=2),
+                     estimate((r.serving or {}).get("memory_mb"), digits=0)])
     return rows
 
 
