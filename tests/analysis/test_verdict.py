@@ -115,7 +115,10 @@ def test_the_recommendation_is_the_cheapest_of_those_people_cannot_tell_apart() 
 
     rows = [row("slow-best", 1100, 40, 3.0), row("fast-close", 1080, 40, 0.5), row("far-behind", 900, 30, 0.2)]
     name, reason = recommend(rows)
-    assert name == "fast-close" and "cannot yet tell it from slow-best" in reason
+    assert name == "fast-close" and "cannot tell it from the best-rated slow-best" in reason
+    rows[0].people_rating["provisional"] = True  # too few battles: the leader, and the cheaper alternative named
+    name, reason = recommend(rows)
+    assert name == "slow-best" and "provisionally" in reason and "the cheapest of them is fast-close" in reason
     assert set(pareto_front(rows)) == {"slow-best", "fast-close", "far-behind"}
     assert pareto_front([*rows, row("dominated", 1000, 30, 5.0)]).count("dominated") == 0
 

@@ -376,20 +376,24 @@ def recommend(rows: list[VariantRow], board: Any = None) -> tuple[str | None, st
         return row.people_rating["upper"] >= best.people_rating["lower"]
 
     tied = [r for r in rated if close_to_best(r)]
-    choice = min(tied, key=lambda r: (*_cost(r), -r.people_rating["value"]))
-    provisional = [r.variant for r in tied if r.people_rating.get("provisional")]
-    caveat = (f" Provisional: {', '.join(provisional)} {'has' if len(provisional) == 1 else 'have'} fewer battles "
-              "than the leaderboard's minimum." if provisional else "")
+    best_text = estimate(best.people_rating["value"], best.people_rating["lower"], best.people_rating["upper"], 0)
     if len(tied) == 1:
-        return best.variant, (f"{best.variant}: people rate it above every other variant "
-                              f"({estimate(best.people_rating['value'], best.people_rating['lower'], best.people_rating['upper'], 0)})."
-                              + caveat)
-    latency = _cost(choice)[0]
+        return best.variant, f"{best.variant}: people rate it above every other variant ({best_text})."
+    cheapest = min(tied, key=lambda r: (*_cost(r), -r.people_rating["value"]))
+    latency = _cost(cheapest)[0]
     cost = f"first token in {latency:.2f} s" if math.isfinite(latency) else "no measured latency"
-    others = ", ".join(r.variant for r in tied if r is not choice)
-    return choice.variant, (f"{choice.variant}: people cannot yet tell it from {others} (bootstrap probability "
-                            f"below {SURE} that the best-rated {best.variant} is better), and it is the cheapest of "
-                            f"those ({cost}, training {(choice.training or {}).get('seconds') or 0:.0f} s)." + caveat)
+    cost += f", training {(cheapest.training or {}).get('seconds') or 0:.0f} s"
+    others = ", ".join(r.variant for r in tied if r is not best)
+    provisional = [r.variant for r in tied if r.people_rating.get("provisional")]
+    if provisional:  # too few votes to trade quality for cost: the leader, with what would change it
+        alternative = (f"; the cheapest of them is {cheapest.variant} ({cost})" if cheapest is not best else "")
+        return best.variant, (f"{best.variant}, provisionally: it leads ({best_text}), but people cannot yet tell it "
+                              f"from {others} (bootstrap probability below {SURE} that it is better){alternative}. "
+                              f"{', '.join(provisional)} {'has' if len(provisional) == 1 else 'have'} fewer battles "
+                              "than the leaderboard's minimum: vote more before deciding.")
+    return cheapest.variant, (f"{cheapest.variant}: people cannot tell it from the best-rated {best.variant} "
+                              f"({len(tied)} variants within reach, bootstrap probability below {SURE}), and it is "
+                              f"the cheapest of those ({cost}).")
 
 
 def pareto_front(rows: list[VariantRow], cost: str = "latency") -> list[str]:

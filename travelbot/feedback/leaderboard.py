@@ -384,17 +384,28 @@ def leaderboard(battles: Iterable[Mapping[str, Any]], *, rounds: int = 1000, see
     win_fraction = [[float(decided[i, j] / decided_total[i, j]) if i != j and decided_total[i, j] else None
                      for j in order] for i in order]
     counts = [[int(battles_between[i, j]) for j in order] for i in order]
-    superiority = [[_above(samples[:, i], samples[:, j]) if i != j else None for j in order] for i in order]
+    superiority = [[_above(samples[:, i], samples[:, j], point[i] - point[j],
+                           _contrast_sd(covariance, i, j) * to_points) if i != j else None for j in order] for i in order]
     return Leaderboard(ratings, pairs, [tally.variants[i] for i in order], win_fraction=win_fraction,
                        battle_counts=counts, superiority=superiority, votes_to_separate_top_two=separation, **common)
 
 
-def _above(a: np.ndarray, b: np.ndarray) -> float | None:
-    """Share of bootstrap boards that rate ``a`` above ``b`` (a tie counts half); None if never both rated."""
+def _contrast_sd(covariance: np.ndarray, i: int, j: int) -> float:
+    contrast = np.zeros(len(covariance))
+    contrast[i], contrast[j] = 1.0, -1.0
+    return math.sqrt(max(float(contrast @ covariance @ contrast), 0.0))
+
+
+def _above(a: np.ndarray, b: np.ndarray, difference: float, sd: float) -> float | None:
+    """The probability that ``a`` is rated above ``b``: the share of bootstrap boards that say so (a tie counts
+    half), or the normal approximation's, whichever is less sure — as for the intervals, a few identical
+    votes resample to a single board. None if the two were never both rated."""
     both = ~(np.isnan(a) | np.isnan(b))
     if not both.any():
         return None
-    return float(np.mean((a[both] > b[both]) + 0.5 * (a[both] == b[both])))
+    boot = float(np.mean((a[both] > b[both]) + 0.5 * (a[both] == b[both])))
+    normal = float(norm.cdf(difference / sd)) if sd > 0 else boot
+    return boot if abs(boot - 0.5) <= abs(normal - 0.5) else normal
 
 
 # ---------------------------------------------------------------------------------------- ratings
