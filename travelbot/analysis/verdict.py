@@ -275,7 +275,7 @@ def _prefer(board: Any, better: str, worse: str) -> tuple[float | None, str]:
     ratings = {r.variant: r for r in board.ratings}
     gap = ratings[better].rating - ratings[worse].rating
     return p, (f"{better} {'above' if gap >= 0 else 'below'} {worse} by {abs(gap):.0f} rating points, probability "
-               f"{p:.2f} that people rate it higher (bootstrap over {board.n_battles} votes)")
+               f"{p:.3f} that people rate it higher (bootstrap over {board.n_battles} votes)")
 
 
 def _newest(rows: list[VariantRow], method: str) -> str | None:
@@ -343,10 +343,10 @@ def _preference(board: Any) -> str:
     leader, runner_up = separation.leader, separation.runner_up
     p, _ = _prefer(board, leader, runner_up)
     if separation.separated:
-        return (f"People prefer {leader} over {runner_up} (probability {p:.2f} from the bootstrap), by "
+        return (f"People prefer {leader} over {runner_up} (probability {p:.3f} from the bootstrap), by "
                 f"{separation.difference:.0f} rating points [{separation.lower:.0f}, {separation.upper:.0f}].")
     return (f"{leader} and {runner_up} cannot be separated yet ({leader} ahead by {separation.difference:.0f} "
-            f"points [{separation.lower:.0f}, {separation.upper:.0f}], probability {p:.2f}): about "
+            f"points [{separation.lower:.0f}, {separation.upper:.0f}], probability {p:.3f}): about "
             f"{separation.votes:,} more votes on this pair would separate a difference of "
             f"{separation.assumed_difference:.0f} points.")
 
