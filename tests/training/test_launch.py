@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -42,6 +43,8 @@ def test_the_real_trainer_runs_one_step(home: Path, dataset: Path) -> None:
         assert progress["events"][-1]["event"] == "end"
         assert any(e["event"] == "log" for e in progress["events"]) and done["last_progress"] is not None
         assert (Path(done["run_dir"]) / "adapter").is_dir()
+        metrics = json.loads((Path(done["run_dir"]) / "metrics.json").read_text(encoding="utf-8"))
+        assert metrics["tokens_seen"] > 0  # what the run cost in tokens, for the verdict
     finally:
         for job in get_store().jobs(status=("queued", "running")):
             cancel_job(job["id"])

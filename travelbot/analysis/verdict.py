@@ -110,7 +110,7 @@ def _training(adapter: Path | None, trained_as: dict[str | None, str]) -> dict[s
     seconds = run.get("seconds")
     return {"seconds": seconds, "device": device, "preset": run.get("preset"), "run": run.get("name"),
             "start": trained_as.get(run.get("start_variant"), run.get("start_variant")), "steps": config.get("max_steps"),
-            "tokens": metrics.get("num_tokens"),
+            "tokens": metrics.get("tokens_seen") or metrics.get("num_tokens"),
             "gpu_hours": round(seconds / 3600, 3) if device == "cuda" and isinstance(seconds, (int, float)) else None}
 
 

@@ -186,7 +186,8 @@ class ProgressCallback(TrainerCallback):
             "event": "log", "step": step, "max_steps": total, "epoch": round(state.epoch or 0, 4),
             "loss": logs.get("loss"), "eval_loss": logs.get("eval_loss"), "learning_rate": logs.get("learning_rate"),
             "reward": logs.get("reward"), "rewards/accuracies": logs.get("rewards/accuracies"),
-            "tokens_per_second": round(rate, 1) if rate else None, "elapsed_seconds": round(elapsed, 1),
+            "tokens_per_second": round(rate, 1) if rate else None, "tokens_seen": int(tokens) if tokens else None,
+            "elapsed_seconds": round(elapsed, 1),
             "eta_seconds": round(elapsed / step * (total - step), 1) if step else None,
         })
 

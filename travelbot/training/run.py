@@ -22,6 +22,7 @@ from typing import Any
 
 from travelbot.config import get_settings
 from travelbot.errors import TravelbotError
+from travelbot.jobs import read_log_events
 from travelbot.training.common import ProgressLog, RunPaths, code_revision, dataset_dir, starting_variant
 from travelbot.training.config import TrainConfig
 from travelbot.training.methods import TRAINING_METHODS
@@ -101,6 +102,9 @@ def run_training(config: TrainConfig, job_id: int | None = None, check_behaviour
                     "dataset_build": json.loads(manifest).get("build_id")}
         method = TRAINING_METHODS[config.method]
         metrics = method.load()(config, start, data, paths, progress, notes)
+        seen = [e["tokens_seen"] for e in read_log_events(paths.log) if e.get("tokens_seen")]
+        if seen:  # what the run cost in tokens, for the verdict's training cost
+            metrics.setdefault("tokens_seen", max(seen))
         if check_behaviour and method.variant_method and config.behaviour_questions > 0:
             phase("comparing answers before and after on golden questions")
             metrics["behaviour"] = behaviour_check(start, paths.adapter, config.behaviour_questions)

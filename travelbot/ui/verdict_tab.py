@@ -30,6 +30,8 @@ def _training(row) -> str:
     if not t:
         return "—"
     text = f"{t['seconds']:.0f} s on {t['device']}" if t.get("seconds") is not None else t.get("device", "—")
+    if t.get("tokens"):
+        text += f", {t['tokens']:,} tokens"
     if t.get("gpu_hours") is not None:
         text += f" ({t['gpu_hours']} GPU-h)"
     return text + (f", from {t['start']}" if t.get("start") else "")
