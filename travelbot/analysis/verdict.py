@@ -279,8 +279,12 @@ def _prefer(board: Any, better: str, worse: str) -> tuple[float | None, str]:
 
 
 def _newest(rows: list[VariantRow], method: str) -> str | None:
-    names = [r.variant for r in rows if r.method == method]
-    return names[-1] if names else None
+    """The variant of a method the finding is about: the one people voted on most, else the last listed."""
+    rows = [r for r in rows if r.method == method]
+    voted = [r for r in rows if r.people_rating]
+    if voted:
+        return max(voted, key=lambda r: r.people_rating["n"]).variant
+    return rows[-1].variant if rows else None
 
 
 def _finding_between(board: Any, rows: list[VariantRow], claim: str, better_method: str, worse: str | None,
