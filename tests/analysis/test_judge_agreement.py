@@ -27,6 +27,9 @@ def test_reproduces_pandalms_published_judge_figures(pandalm_dir: Path, store: S
     ceiling = result.humans["ceiling"]
     assert ceiling["fleiss_kappa"]["value"] == pytest.approx(0.8642, abs=1e-4)
     assert result.humans["labels"] == {"A": 422, "B": 472, "tie": 105}
+    baseline = next(row for row in result.rows if row.kind == "baseline")  # "prefer the longer response"
+    assert baseline.name == "longer response" and (baseline.agreement.n, baseline.agreement.left_out) == (993, 6)
+    assert baseline.agreement.accuracy.value < rows["gpt-3.5-turbo"].accuracy.value  # the judges beat the heuristic
 
 
 def test_metrics_as_judges_prefer_the_response_closer_to_the_reference(store: Store) -> None:
@@ -37,8 +40,14 @@ def test_metrics_as_judges_prefer_the_response_closer_to_the_reference(store: St
     items.append(JudgmentItem("empty", "Q?", "", close, reference, {"h1": "B"}))
     import_judgments(items, "toy", "test", store)
     result = set_agreement("toy", metrics=["bleu", "rougeL", "bertscore_f1"], rounds=200, store=store)
-    for row in result.rows:
+    for row in (r for r in result.rows if r.kind != "baseline"):
         assert row.kind == "metric" and row.agreement.accuracy.value == 1.0 and row.agreement.n == 8
         assert row.notes["missing"] == {"empty answer": 1} and row.agreement.left_out == 1
     with pytest.raises(InvalidInputError, match="Unknown metric 'vibes'"):
         set_agreement("toy", metrics=["vibes"], store=store)
+
+
+def test_the_length_baseline_prefers_the_longer_response_and_skips_missing_text() -> None:
+    from travelbot.analysis.judge_agreement import longer_label
+
+    assert [longer_label(10, 3), longer_label(3, 10), longer_label(5, 5), longer_label(None, 5)] == ["A", "B", "tie", None]

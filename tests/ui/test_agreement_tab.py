@@ -26,7 +26,7 @@ def test_judges_and_metrics_on_an_imported_set(client, pandalm_dir) -> None:
     note, table, chart = client.predict("pandalm-ui", ["rougeL"], "gpt-3.5-turbo", 0, api_name="/agreement")
     assert "Set **pandalm-ui**: 120 items" in note and "Fleiss' kappa" in note
     names = [row[0] for row in table["data"]]
-    assert names == ["gpt-3.5-turbo", "pandalm-7b", "rougeL"]
+    assert names == ["gpt-3.5-turbo", "pandalm-7b", "rougeL", "longer response"]
     assert all("[" in row[3] for row in table["data"])  # every accuracy carries its interval
     assert chart is not None
 

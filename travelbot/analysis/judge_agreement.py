@@ -58,6 +58,16 @@ class SetAgreement:
                 "rows": [row.to_dict() for row in self.rows]}
 
 
+LENGTH_BASELINE = "longer response"  # the heuristic every judge and metric should beat, as AlpacaEval reports it
+
+
+def longer_label(length_a: int | None, length_b: int | None) -> str | None:
+    """The length baseline's verdict: the longer response wins, equal length is a tie, no text is no verdict."""
+    if length_a is None or length_b is None:
+        return None
+    return "A" if length_a > length_b else "B" if length_b > length_a else "tie"
+
+
 def _lengths(items: Sequence[JudgmentItem]) -> tuple[list[int | None], list[int | None]]:
     words = lambda text: None if text is None else len(text.split())
     return [words(i.response_a) for i in items], [words(i.response_b) for i in items]
@@ -111,6 +121,10 @@ def set_agreement(set_name: str, *, metrics: Sequence[str] = (), reference_from:
         rows.append(JudgeRow(metric, "metric", pairwise_agreement(humans, labels, rounds=rounds, seed=seed),
                              length_preference(labels, len_a, len_b),
                              {"reference": reference_from or "item", "margin": margin, "missing": missing}))
+    chars = lambda text: None if text is None else len(text)  # noqa: E731 - AlpacaEval's baseline counts characters
+    longer = [longer_label(chars(i.response_a), chars(i.response_b)) for i in items]
+    rows.append(JudgeRow(LENGTH_BASELINE, "baseline", pairwise_agreement(humans, longer, rounds=rounds, seed=seed),
+                         length_preference(longer, len_a, len_b), {"rule": "prefer the longer response (characters)"}))
     counts = {label: humans.count(label) for label in ("A", "B", "tie")}
     ceiling = human_ceiling([i.labels for i in items], rounds=rounds, seed=seed)
     return SetAgreement(set_name, len(items), {"labels": counts, "ceiling": ceiling.to_dict()}, rows)
