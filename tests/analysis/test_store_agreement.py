@@ -55,6 +55,9 @@ def test_votes_and_ratings_against_metrics(store: Store) -> None:
     result = store_agreement(["bleu", "rougeL"], store, rounds=200)
     assert result.votes_considered == 12
     assert result.votes["rougeL"].accuracy.value == 1.0 and result.votes["rougeL"].n == 12
+    longer = result.votes["longer response"]  # the length baseline: here the preferred golden answer is longer
+    expected = sum(len(q.reference_answer) > len("I do not know anything about that, sorry.") for q in questions) / 12
+    assert longer.n == 12 and longer.accuracy.value == expected
     assert result.rated_answers == 24
     assert result.ratings["bleu"]["spearman"].value > 0.8 and result.ratings["bleu"]["spearman"].n == 24
     assert result.systems["bleu"].spearman.value == 1.0 and result.systems["bleu"].systems == 2

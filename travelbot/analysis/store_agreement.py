@@ -113,10 +113,11 @@ def _first_exchange(conversation: list[dict[str, str]]) -> tuple[str | None, str
 
 def vote_agreement(metrics: Sequence[str], store: Store, *, scope: Scope = ALL, margin: float = 0.0,
                    rounds: int = 1000, seed: int = 0) -> tuple[dict[str, PairwiseAgreement], int]:
-    """Each metric as a judge of the unflagged arena votes on golden questions (first exchange only);
-    in a scope with variants, only battles between two of them."""
-    from travelbot.evaluation.scorers import METRIC_SCORERS
+    """Each metric as a judge of the unflagged arena votes on golden questions (first exchange only), and the
+    length baseline (``LENGTH_BASELINE``); in a scope with variants, only battles between two of them."""
+    from travelbot.analysis.judge_agreement import LENGTH_BASELINE, longer_label
     from travelbot.evaluation.metrics import MetricItem, score_answers
+    from travelbot.evaluation.scorers import METRIC_SCORERS
     from travelbot.feedback.votes import battle_rows
 
     golden = scope.golden()
@@ -136,6 +137,9 @@ def vote_agreement(metrics: Sequence[str], store: Store, *, scope: Scope = ALL, 
         values = [next(s.value for s in row if s.metric == metric) for row in scores]
         labels = [label_from_scores(values[2 * i], values[2 * i + 1], margin) for i in range(len(battles))]
         result[metric] = pairwise_agreement(humans, labels, rounds=rounds, seed=seed)
+    if battles:  # the heuristic every metric should beat: the longer answer wins (characters)
+        longer = [longer_label(len(a), len(b)) for _, _, a, b, _ in battles]
+        result[LENGTH_BASELINE] = pairwise_agreement(humans, longer, rounds=rounds, seed=seed)
     return result, len(battles)
 
 

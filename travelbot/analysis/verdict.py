@@ -25,6 +25,7 @@ from travelbot.stats import mean_interval, ppi_mean, wilson_interval
 from travelbot.store import Store, get_store
 
 LEXICAL = ("bleu", "rouge1", "rouge2", "rougeL", "meteor")
+METRIC_NAMES = (*LEXICAL, "bertscore_precision", "bertscore_recall", "bertscore_f1", "semantic_golden")  # not baselines
 SHOWN_METRICS = ("bleu", "rougeL", "bertscore_f1", "semantic_golden")
 JUDGE_CRITERIA = ("judge_relevance", "judge_accuracy", "judge_completeness", "judge_clarity", "judge_overall")
 SURE = 0.95  # a preference (bootstrap probability) or an interval at this level decides a finding
@@ -323,7 +324,7 @@ def _agreement_findings(agreement: Any) -> list[Finding]:
     judge_rule = ("supported when the judge's accuracy interval (without ties) lies above every metric's point "
                   "accuracy, contradicted when it lies below the best metric's, undetermined otherwise")
     judges = {m: a for m, a in agreement.judges.items() if a.accuracy_without_ties.n}
-    metrics = {m: a for m, a in agreement.votes.items() if a.accuracy_without_ties.n}
+    metrics = {m: a for m, a in agreement.votes.items() if a.accuracy_without_ties.n and m in METRIC_NAMES}
     if not judges or not metrics:
         missing = "no LLM judge verdicts on the votes (set TRAVELBOT_JUDGE_MODEL)" if not judges else \
             "no metric scores on voted golden-question battles"

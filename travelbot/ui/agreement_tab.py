@@ -7,6 +7,7 @@ import gradio as gr
 import plotly.graph_objects as go
 
 from travelbot.errors import TravelbotError
+from travelbot.analysis.judge_agreement import LENGTH_BASELINE
 from travelbot.evaluation.scorers import METRIC_SCORERS
 from travelbot.format import estimate_of
 from travelbot.ui.common import error_note
@@ -111,7 +112,8 @@ def compute(source: str, metrics: list[str], reference_from: str, margin: float,
             rows, names, estimates = [], [], []
             for metric, a in found.votes.items():
                 d = a.to_dict()
-                rows.append([metric, "metric", d["n"], estimate_of(d["accuracy"]), estimate_of(d["accuracy_without_ties"]),
+                kind = "baseline" if metric == LENGTH_BASELINE else "metric"
+                rows.append([metric, kind, d["n"], estimate_of(d["accuracy"]), estimate_of(d["accuracy_without_ties"]),
                              estimate_of(d["f1"]), estimate_of(d["kappa"]), "—"])
                 names.append(metric)
                 estimates.append(d["accuracy"])
