@@ -51,3 +51,22 @@ def test_the_length_baseline_prefers_the_longer_response_and_skips_missing_text(
     from travelbot.analysis.judge_agreement import longer_label
 
     assert [longer_label(10, 3), longer_label(3, 10), longer_label(5, 5), longer_label(None, 5)] == ["A", "B", "tie", None]
+
+
+def test_a_judge_asked_in_both_orders_reports_its_position_consistency(store: Store) -> None:
+    from travelbot.analysis.judgments import validate_judgment
+
+    rows = []
+    for i in range(40):  # humans say A; the judge's first order is always right, the swapped one 3 times in 4
+        swapped = "A" if i % 4 else "B"
+        rows.append(validate_judgment({"item_id": i, "prompt": "Q?", "response_a": "a" * (i + 1), "response_b": "b",
+                                       "labels": {"h": "A"}, "judges": {"j": {"label": "A", "swapped": swapped}}}))
+    import_judgments([JudgmentItem(**row) for row in rows], "orders", "test", store)
+    (judge,) = [r for r in set_agreement("orders", rounds=200, store=store).rows if r.kind == "judge"]
+    orders = judge.notes["orders"]
+    assert orders["position_consistency"]["value"] == 0.75 and orders["position_consistency"]["n"] == 40
+    assert orders["accuracy_first_order"]["value"] == 1.0 and orders["accuracy_swapped_order"]["value"] == 0.75
+    assert orders["accuracy_consistent_items"]["value"] == 1.0 and orders["accuracy_consistent_items"]["n"] == 30
+    with pytest.raises(ValueError, match="is not A, B or tie"):
+        validate_judgment({"item_id": 1, "prompt": "Q?", "response_a": "a", "response_b": "b", "labels": {"h": "A"},
+                           "judges": {"j": {"label": "A", "swapped": "sideways"}}})

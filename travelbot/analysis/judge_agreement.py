@@ -25,6 +25,7 @@ from travelbot.analysis.agreement import (
 from travelbot.analysis.judgments import JudgmentItem, load_set
 from travelbot.errors import InvalidInputError
 from travelbot.evaluation.scorers import METRIC_SCORERS
+from travelbot.stats import wilson_interval
 from travelbot.store import Store
 
 # metric name -> the scorer in travelbot.evaluation.metrics that computes it
@@ -56,6 +57,22 @@ class SetAgreement:
     def to_dict(self) -> dict[str, Any]:
         return {"set": self.set_name, "items": self.items, "humans": self.humans,
                 "rows": [row.to_dict() for row in self.rows]}
+
+
+def both_orders(humans: Sequence[str | None], first: Sequence[str | None], swapped: Sequence[str | None], *,
+                rounds: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """A judge asked in both presentation orders, as LLMBar and MT-Bench report it: its position consistency
+    (share of items where both orders agree, Wilson 95%), and its accuracy in each order and on the items where
+    the orders agree."""
+    both = [(a, b) for a, b in zip(first, swapped, strict=True) if a is not None and b is not None]
+    agree = sum(a == b for a, b in both)
+    lower, upper = wilson_interval(agree, len(both)) if both else (float("nan"), float("nan"))
+    consistent = [i for i, (a, b) in enumerate(zip(first, swapped, strict=True)) if a is not None and a == b]
+    accuracy = lambda h, j: pairwise_agreement(h, j, rounds=rounds, seed=seed).accuracy.to_dict()
+    return {"position_consistency": {"value": agree / len(both) if both else None, "lower": lower, "upper": upper,
+                                     "n": len(both)},
+            "accuracy_first_order": accuracy(humans, first), "accuracy_swapped_order": accuracy(humans, swapped),
+            "accuracy_consistent_items": accuracy([humans[i] for i in consistent], [first[i] for i in consistent])}
 
 
 LENGTH_BASELINE = "longer response"  # the heuristic every judge and metric should beat, as AlpacaEval reports it
@@ -113,15 +130,18 @@ def set_agreement(set_name: str, *, metrics: Sequence[str] = (), reference_from:
     for judge in sorted({name for i in items for name in i.judges}):
         labels = [i.judges.get(judge, {}).get("label") for i in items]
         unparseable = sum(bool(i.judges.get(judge, {}).get("unparseable")) for i in items)
+        notes: dict[str, Any] = {"unparseable_counted_as_tie": unparseable}
+        swapped = [i.judges.get(judge, {}).get("swapped") for i in items]
+        if any(s is not None for s in swapped):
+            notes["orders"] = both_orders(humans, labels, swapped, rounds=rounds, seed=seed)
         rows.append(JudgeRow(judge, "judge", pairwise_agreement(humans, labels, rounds=rounds, seed=seed),
-                             length_preference(labels, len_a, len_b),
-                             {"unparseable_counted_as_tie": unparseable}))
+                             length_preference(labels, len_a, len_b), notes))
     for metric in metrics:
         labels, missing = metric_labels(items, metric, reference_from, margin)
         rows.append(JudgeRow(metric, "metric", pairwise_agreement(humans, labels, rounds=rounds, seed=seed),
                              length_preference(labels, len_a, len_b),
                              {"reference": reference_from or "item", "margin": margin, "missing": missing}))
-    chars = lambda text: None if text is None else len(text)  # noqa: E731 - AlpacaEval's baseline counts characters
+    chars = lambda text: None if text is None else len(text)  # AlpacaEval's baseline counts characters
     longer = [longer_label(chars(i.response_a), chars(i.response_b)) for i in items]
     rows.append(JudgeRow(LENGTH_BASELINE, "baseline", pairwise_agreement(humans, longer, rounds=rounds, seed=seed),
                          length_preference(longer, len_a, len_b), {"rule": "prefer the longer response (characters)"}))

@@ -7,6 +7,9 @@ Generic JSONL, one object per line::
      "labels": {"ann1": "A", "ann2": "tie", "ann3": "B"},          # one or more human labels
      "judges": {"gpt-4": "A", "my-judge": {"label": "B", "reason": "...", "reference": "..."}}}   # optional
 
+A judge asked in both presentation orders gives ``{"label": "A", "swapped": "B"}``: ``swapped`` is its verdict
+when the two responses were shown the other way round, already mapped back to the original A/B.
+
 Labels are "A", "B" or "tie" (also accepted: 1 / 2 / 0 and "model_a" / "model_b"). Every bad row is
 refused with its reason and the rest are imported.
 """
@@ -73,8 +76,8 @@ def validate_judgment(record: dict[str, Any]) -> dict[str, Any]:
     judges: dict[str, dict[str, Any]] = {}
     for name, verdict in (record.get("judges") or {}).items():
         entry = verdict if isinstance(verdict, dict) else {"label": verdict}
-        judges[str(name)] = {**entry, "label": normalise_label(entry.get("label")) if entry.get("label") is not None
-                             else None}
+        judges[str(name)] = {**entry, **{key: normalise_label(entry[key]) if entry.get(key) is not None else None
+                                         for key in ("label", "swapped") if key == "label" or key in entry}}
     return {"item_id": str(item_id), "prompt": _text(record, "prompt"),
             "response_a": _text(record, "response_a", allow_empty=True),
             "response_b": _text(record, "response_b", allow_empty=True), "reference": _text(record, "reference", required=False),

@@ -227,6 +227,12 @@ def agreement(source: str, metrics: str, reference_from: str | None, margin: flo
         a = row.agreement.to_dict()
         click.echo(f"{row.name:<22} {row.kind:<6} {a['n']:>5}  {fmt(a['accuracy']):<26} "
                    f"{fmt(a['accuracy_without_ties']):<26} {fmt(a['f1']):<26} {fmt(a['kappa']):<26}")
+    for row in result.rows:
+        if orders := row.notes.get("orders"):
+            click.echo(f"{row.name}, asked in both orders: position consistency {format.figure(orders['position_consistency'])}; "
+                       f"accuracy first order {fmt(orders['accuracy_first_order'])}, swapped "
+                       f"{fmt(orders['accuracy_swapped_order'])}, where both orders agree "
+                       f"{fmt(orders['accuracy_consistent_items'])}")
 
 
 @main.command()
