@@ -259,9 +259,10 @@ class Settings:
             judge=JudgeSettings.from_env(env),
         )
 
-    def child_environment(self) -> dict[str, str]:
+    def child_environment(self, overrides: dict[str, str | None] | None = None) -> dict[str, str]:
         """The environment a child process (a job) needs to run with these settings: this process's environment
-        with the data home, database, models and endpoints these settings name (set in code or read from it)."""
+        with the data home, database, models and endpoints these settings name (set in code or read from it),
+        then ``overrides`` (None unsets a variable)."""
         env = dict(os.environ)
         values: dict[str, str | None] = {
             "TRAVELBOT_HOME": str(self.home.resolve()), "TRAVELBOT_DB_URL": self.db_url,
@@ -271,7 +272,7 @@ class Settings:
             "TRAVELBOT_MAX_NEW_TOKENS": str(self.max_new_tokens) if self.max_new_tokens else None,
             "TRAVELBOT_MAX_PROMPT_TOKENS": str(self.max_prompt_tokens),
             "OPENAI_API_KEY": self.openai_api_key, "OPENAI_BASE_URL": self.openai_base_url, "HF_TOKEN": self.hf_token,
-            **self.judge.environment()}
+            **self.judge.environment(), **(overrides or {})}
         for key, value in values.items():
             if value is None:
                 env.pop(key, None)

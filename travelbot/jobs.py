@@ -149,12 +149,7 @@ def _spawn(job: dict) -> subprocess.Popen:
     output.parent.mkdir(parents=True, exist_ok=True)
     if job.get("run_dir"):
         Path(job["run_dir"]).parent.mkdir(parents=True, exist_ok=True)
-    env = _child_env(get_settings())
-    for key, value in _take_environment(job).items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
+    env = _child_env(get_settings(), _take_environment(job))
     with output.open("ab") as out:
         proc = subprocess.Popen(job["command"], stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True, env=env)
@@ -166,9 +161,10 @@ def _key(job_id: int) -> tuple[str, int]:
     return get_settings().database_url, job_id
 
 
-def _child_env(settings: Settings) -> dict[str, str]:
-    """This process's settings as the child's environment, so it uses the same data home, database and models."""
-    env = {**settings.child_environment(), "PYTHONUNBUFFERED": "1"}
+def _child_env(settings: Settings, private: dict[str, str | None]) -> dict[str, str]:
+    """This process's settings as the child's environment, so it uses the same data home, database and models,
+    with the job's private values."""
+    env = {**settings.child_environment(private), "PYTHONUNBUFFERED": "1"}
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # the job shares the cores with the web app: idle threads sleep
     return env
 

@@ -168,7 +168,7 @@ def judge_vote_agreement(store: Store, *, scope: Scope = ALL, rounds: int = 1000
     return result
 
 
-def _rated_eval_answers(store: Store, scope: Scope = ALL, criterion: str | None = None) -> dict[int, float]:
+def rated_eval_answers(store: Store, scope: Scope = ALL, criterion: str | None = None) -> dict[int, float]:
     """Evaluation answer id -> mean of each rater's latest score on the criterion (the scope's by default),
     for the answers in scope. A rater's latest rating of an answer counts, even when it left the criterion
     blank (then that rater does not count for it)."""
@@ -197,7 +197,7 @@ def criterion_agreement(store: Store, scope: Scope = ALL, *, rounds: int = 1000,
 
     result: dict[str, dict[str, Any]] = {}
     for criterion in RATED:
-        rated = _rated_eval_answers(store, scope, criterion)
+        rated = rated_eval_answers(store, scope, criterion)
         metric = f"judge_{criterion}"
         if not rated:
             continue
@@ -226,7 +226,7 @@ def store_agreement(metrics: Sequence[str] = ("bleu", "rougeL", "bertscore_f1"),
     """Votes vs metrics, ratings vs stored scores, variants' orders and criteria — all from the store."""
     store = store or get_store()
     votes, considered = vote_agreement(metrics, store, scope=scope, margin=margin, rounds=rounds, seed=seed)
-    rated = _rated_eval_answers(store, scope)
+    rated = rated_eval_answers(store, scope)
     ratings: dict[str, dict[str, Estimate]] = {}
     systems: dict[str, SystemAgreement] = {}
     if rated:
@@ -301,7 +301,7 @@ def rated_scores(metric: str, store: Store | None = None, scope: Scope = ALL) ->
     """(metric value, mean rating on the scope's criterion, variant) for every rated evaluation answer in
     scope with that metric."""
     store = store or get_store()
-    rated = _rated_eval_answers(store, scope)
+    rated = rated_eval_answers(store, scope)
     if not rated:
         return []
     rows = repository.metric_scores_with_variant(store, metric, list(rated))

@@ -164,9 +164,9 @@ def _judge_win_rates(store: Store) -> dict[str, dict[str, Any]]:
 def _ratings_with_ppi(store: Store) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """Per variant: people's mean overall rating of its evaluation answers, and the prediction-powered mean that
     adds the judge's overall score on every answer of the variant (people's labels correct the judge's bias)."""
-    from travelbot.analysis.store_agreement import _rated_eval_answers
+    from travelbot.analysis.store_agreement import rated_eval_answers
 
-    rated = _rated_eval_answers(store)
+    rated = rated_eval_answers(store)
     judged = {answer_id: value for answer_id, _, value in repository.metric_scores(store, "judge_overall", None)
               if value is not None}
     keys = repository.answer_keys(store, ids=set(rated) | set(judged))
