@@ -74,3 +74,24 @@ def test_a_fresh_home_reads_the_shipped_index_of_the_bundled_guides(tmp_path):
     hits = retriever.retrieve("Which neighbourhoods are good to stay in Mexico City?", k=2)
     assert hits[0].doc_id == "mexico-city"
     assert (settings.assets_dir / "index").is_dir() and len(list((settings.assets_dir / "index").iterdir())) == 1
+
+
+def test_minilm_gives_the_vectors_the_shipped_index_was_built_with(tmp_path):
+    """The index under assets/ was embedded by sentence-transformers; travelbot embeds on transformers alone."""
+    import json
+
+    import numpy as np
+
+    from travelbot.data.corpus import all_passages, load_corpus
+    from travelbot.retrieval import _embedding_text, embed
+
+    settings = Settings(home=tmp_path)
+    passages = {p.passage_id: p for p in all_passages(load_corpus(settings)[0])}
+    retriever = Retriever(list(passages.values()), settings)
+    stored = json.loads((retriever.bundled / "default__vector_store.json").read_text())["embedding_dict"]
+    ids = sorted(stored)[:24]
+    ours = np.asarray(embed([_embedding_text(passages[i]) for i in ids]))
+    assert np.abs(ours - np.asarray([stored[i] for i in ids])).max() < 1e-5
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    long = np.asarray(embed(["tap water " * 400, "tap water " * 300]))  # both cut at 256 tokens: the same vector
+    assert np.abs(long[0] - long[1]).max() < 1e-6

@@ -14,10 +14,47 @@ from typing import Any
 from travelbot.config import Settings, get_settings
 from travelbot.errors import InvalidInputError, TravelbotError
 from travelbot.limits import generation_slot
-from travelbot.models import Generation, Message, Variant, count_prompt_tokens, generate, get_registry
+from travelbot.models import Generation, Message, Variant, backend_for, count_prompt_tokens, generate, get_registry
 from travelbot.store import ChatTurn, Store, get_store
 from travelbot.text import clean_text
 
+
+
+_warm_up: threading.Thread | None = None
+_warm_up_lock = threading.Lock()
+
+
+def warm_up() -> threading.Thread:
+    """Load the first local base, the travel guides' retriever and that base's adapters in a background thread
+    (one at a time; a second call while it runs gets the same thread), so the first chat (and the first RAFT question) does not wait for them.
+    Retrieval-augmented variants' adapters come first: their first question waits on the retriever too."""
+    global _warm_up
+    import logging
+
+    def load() -> None:
+        registry = get_registry()
+        base = next((b for b in registry.bases().values() if b.local), None)
+        variants = [v for v in registry.variants().values() if v.adapter is not None and v.base == base]
+        try:
+            backend = backend_for(base) if base is not None else None
+            if any(v.retriever for v in registry.variants().values()):
+                from travelbot.data.corpus import corpus_retriever
+
+                corpus_retriever()
+        except TravelbotError as exc:  # shown again, as a sentence, when someone chats with it
+            logging.getLogger(__name__).warning("%s", exc)
+            return
+        for variant in sorted(variants, key=lambda v: not v.retriever) if backend is not None else []:
+            try:
+                backend.load_adapter(variant)
+            except TravelbotError as exc:  # a broken adapter says so when chosen; the others still load
+                logging.getLogger(__name__).warning("%s", exc)
+
+    with _warm_up_lock:
+        if _warm_up is None or not _warm_up.is_alive():
+            _warm_up = threading.Thread(target=load, name="warm-up", daemon=True)
+            _warm_up.start()
+        return _warm_up
 
 
 def check_message(text: str | None, settings: Settings | None = None) -> str:
@@ -101,6 +138,16 @@ class Reply:
 
         _, marker, answer = self.text.rpartition(ANSWER)
         return answer.strip() if marker else ""
+
+    @property
+    def progress(self) -> str:
+        """The answer while it streams to a person who knows the variant (Chat, Side by side): a RAFT
+        variant's reasoning as readable text with its quotes, then its final answer; else the text."""
+        if not self.variant.retriever or self.done:
+            return self.answer
+        from travelbot.data.raft import streaming_view
+
+        return streaming_view(self.text)
 
     @property
     def done(self) -> bool:

@@ -77,17 +77,68 @@ def embedder_path() -> Path:
     return path
 
 
+class MiniLMEmbedding:
+    """all-MiniLM-L6-v2 as sentence-transformers runs it (its ``modules.json``: the BERT encoder with inputs cut
+    at ``max_seq_length``, mean pooling over real tokens, L2 normalisation), on transformers alone.
+
+    sentence-transformers itself takes ~6 s to import on two cores, and the first RAFT question of a fresh
+    server waits on this; the vectors are the same to float rounding (tested against the shipped index)."""
+
+    def __init__(self, path: Path, batch_size: int = 64) -> None:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        self.torch = torch
+        self.batch_size = batch_size
+        config = json.loads((path / "sentence_bert_config.json").read_text(encoding="utf-8"))
+        self.max_length = int(config.get("max_seq_length", 256))
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModel.from_pretrained(path).eval()
+
+    def __call__(self, texts: list[str]) -> "list[list[float]]":
+        torch, vectors = self.torch, []
+        for start in range(0, len(texts), self.batch_size):
+            batch = self.tokenizer(texts[start:start + self.batch_size], padding=True, truncation=True,
+                                   max_length=self.max_length, return_tensors="pt")
+            with torch.inference_mode():
+                tokens = self.model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(tokens.dtype)
+            mean = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            vectors += torch.nn.functional.normalize(mean, p=2, dim=1).tolist()
+        return vectors
+
+
+@lru_cache(maxsize=1)
+def minilm() -> MiniLMEmbedding:
+    """The MiniLM embedder (loaded once per process)."""
+    return MiniLMEmbedding(embedder_path())
+
+
 @lru_cache(maxsize=1)
 def embedding_model():
-    """The llama-index embedding model (loaded once per process)."""
-    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    """MiniLM as a llama-index embedding model, for the vector index (loaded once per process)."""
+    from llama_index.core.embeddings import BaseEmbedding
 
-    return HuggingFaceEmbedding(model_name=str(embedder_path()), device="cpu", embed_batch_size=64)
+    class LlamaIndexMiniLM(BaseEmbedding):
+        def _get_query_embedding(self, query: str) -> list[float]:
+            return minilm()([query])[0]
+
+        async def _aget_query_embedding(self, query: str) -> list[float]:
+            return self._get_query_embedding(query)
+
+        def _get_text_embedding(self, text: str) -> list[float]:
+            return minilm()([text])[0]
+
+        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+            return minilm()(list(texts))
+
+    minilm()  # loaded now, not on the first question
+    return LlamaIndexMiniLM(model_name=str(embedder_path()), embed_batch_size=64)
 
 
 def embed(texts: list[str]) -> "list[list[float]]":
     """Normalised MiniLM embeddings of texts (cosine similarity = dot product)."""
-    return embedding_model().get_text_embedding_batch(list(texts))
+    return minilm()(list(texts))
 
 
 def passages_hash(passages: list[Passage]) -> str:

@@ -114,3 +114,17 @@ def test_documents_follow_the_retrievers_ranking_with_the_oracle_at_its_rank(ret
     assert len(orders) > 1  # the RAFT paper's random order is still there
     with pytest.raises(ValueError):
         build_raft([item], retriever, order="random")
+
+
+def test_streaming_view_shows_reasoning_as_text_then_only_the_final_answer():
+    from travelbot.data.raft import streaming_view
+
+    raw = ("##Reason: The question is answered in the food section of \"Lisbon\". It says ##begin_quote## Pastéis "
+           "de nata are best warm. ##end_quote## These lines give the facts the answer needs.\n\n<ANSWER>: Eat them warm.")
+    seen = [streaming_view(raw[:end]) for end in range(1, len(raw) + 1)]
+    assert all("##" not in view and "<ANS" not in view and "begin_quote" not in view for view in seen)
+    cut = raw.index("<ANSWER>:")
+    assert seen[cut - 1].startswith("*Reading the guides:* The question is answered")
+    assert "“ Pastéis de nata are best warm. ”" in seen[cut - 1]
+    assert seen[-1] == "Eat them warm." and streaming_view("") == ""
+    assert streaming_view("Plain text with no markers") == "*Reading the guides:* Plain text with no markers"

@@ -59,6 +59,22 @@ def test_exported_adapter_has_the_names_shapes_and_metadata_llama_cpp_reads(tmp_
         assert tensors[f"blk.0.{module}.weight.lora_b"] == (16, out_features)
 
 
+def test_base_layout_reads_the_same_header_as_the_gguf_library(base_variant, tmp_path):
+    from gguf import GGUFReader
+
+    path = gguf_location(base_variant.base)
+    layout = base_layout(path)
+    reader = GGUFReader(path)
+    assert layout.architecture == reader.fields["general.architecture"].contents() == "llama"
+    assert layout.head_count == reader.fields["llama.attention.head_count"].contents() == 9
+    assert layout.head_count_kv == reader.fields["llama.attention.head_count_kv"].contents() == 3
+    assert layout.shapes == {t.name: (int(t.shape[1]), int(t.shape[0])) for t in reader.tensors if len(t.shape) == 2}
+    not_gguf = tmp_path / "model.gguf"
+    not_gguf.write_bytes(b"PK\x03\x04" + bytes(64))
+    with pytest.raises(TravelbotError, match="not a GGUF file"):
+        base_layout(not_gguf)
+
+
 def test_q_and_k_rows_are_reordered_as_in_the_base_file(base_variant, backend):
     """The base GGUF holds q/k rows in llama.cpp's rope order; LoRA B is reordered with the same function."""
     from gguf import GGUFReader

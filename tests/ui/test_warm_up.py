@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from travelbot.data.corpus import corpus_retriever_ready
 from travelbot.models import backend_for, get_registry
-from travelbot.ui import warm_up
+from travelbot.chat import warm_up
 
 
 def test_warm_up_loads_the_retriever_and_every_adapter_of_the_local_base(base_variant):

@@ -84,6 +84,9 @@ def chat(
 @user_errors
 def serve(host: str | None, port: int | None) -> None:
     """Serve the dashboard in the browser."""
+    from travelbot.chat import warm_up
+
+    warm_up()  # the models load while Gradio is imported and the page is built
     from travelbot.ui import launch
 
     launch(host=host, port=port)

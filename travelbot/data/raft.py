@@ -126,6 +126,20 @@ def parse_raft_answer(raw: str) -> RaftAnswer:
     return RaftAnswer(answer=answer, reasoning=reasoning, quotes=quotes, well_formed=well_formed)
 
 
+def streaming_view(raw: str) -> str:
+    """Raw RAFT output while it streams, as a reader should see it: the reasoning with its quotes in quotation
+    marks (a marker still arriving is held back), then only the final answer once its marker appeared."""
+    text = raw or ""
+    if ANSWER in text:
+        return text.rpartition(ANSWER)[2].strip()
+    text = text.replace(BEGIN_QUOTE, "“").replace(END_QUOTE, "”").replace(REASON, "")
+    held = max((k for marker in (BEGIN_QUOTE, END_QUOTE, REASON, ANSWER) for k in range(1, len(marker))
+                if text.endswith(marker[:k])), default=0)  # the start of a marker, not yet complete
+    text = text[:len(text) - held]
+    text = re.sub(r"\s+", " ", text).strip()
+    return f"*Reading the guides:* {text}" if text else ""
+
+
 def build_raft(
     items: list[QAItem], retriever, distractors: int = 3, oracle_fraction: float = 0.8, seed: int = 0,
     passage_sentences: int = 0, answer_sentences: int = 0, order: str = "retrieval",

@@ -55,8 +55,7 @@ SCORERS: dict[str, ScorerInfo] = {
             "cosine of MiniLM sentence embeddings, answer vs golden answer and vs question; their dot product vs golden"
             " (the vectors are unit length, so it equals the cosine)",
             label="MiniLM cosine (golden, question)", scale="-1 to 1", light=True, judges=("semantic_golden",),
-            packages=(("llama_index.embeddings.huggingface", "llama-index-embeddings-huggingface",
-                       "pip install llama-index-embeddings-huggingface"),),
+            packages=(("transformers", "transformers", "pip install transformers"),),
         ),
         ScorerInfo("length", "1", ("answer_words", "answer_chars"), "words (split on whitespace) and characters",
                    label="answer length", scale="words, characters", light=True, judges=("answer_words",)),

@@ -69,16 +69,67 @@ class BaseLayout:
     shapes: dict[str, tuple[int, int]]  # tensor name -> (out_features, in_features)
 
 
+# Byte sizes of GGUF's fixed-size metadata value types (its spec: uint8 … float64, bool), by type id.
+_FIXED_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+_STRING, _ARRAY = 8, 9
+
+
 @lru_cache(maxsize=8)
 def _layout(path: str, mtime_ns: int) -> BaseLayout:
-    from gguf import GGUFReader
+    """Read the header only: gguf's ``GGUFReader`` builds every metadata field, the tokenizer's ~100k strings
+    included, which took ~2.5 s on two cores — time the first question to a fine-tuned variant waited for."""
+    import mmap
+    import struct
 
-    reader = GGUFReader(path)
-    arch = reader.fields["general.architecture"].contents()
-    heads = int(reader.fields[f"{arch}.attention.head_count"].contents())
-    kv_field = reader.fields.get(f"{arch}.attention.head_count_kv")
-    shapes = {t.name: (int(t.shape[1]), int(t.shape[0])) for t in reader.tensors if len(t.shape) == 2}
-    return BaseLayout(arch, heads, int(kv_field.contents()) if kv_field else heads, shapes)
+    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        offset = 0
+
+        def read(fmt: str):
+            nonlocal offset
+            values = struct.unpack_from("<" + fmt, data, offset)
+            offset += struct.calcsize("<" + fmt)
+            return values if len(values) > 1 else values[0]
+
+        def string() -> str:
+            nonlocal offset
+            size = read("Q")
+            offset += size
+            return bytes(data[offset - size:offset]).decode("utf-8", "replace")
+
+        def value(kind: int):
+            nonlocal offset
+            if kind == _STRING:
+                return string()
+            if kind == _ARRAY:
+                item, count = read("IQ")
+                if item in _FIXED_SIZES:
+                    offset += _FIXED_SIZES[item] * count
+                else:
+                    for _ in range(count):
+                        value(item)
+                return None
+            if kind not in _FIXED_SIZES:
+                raise ValueError(f"unknown GGUF value type {kind}")
+            return read({0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}[kind])
+
+        magic, version, tensor_count, kv_count = read("4sIQQ")
+        if magic != b"GGUF" or version < 2:
+            raise TravelbotError(f"{path} is not a GGUF file (version 2 or later).")
+        fields = {}
+        for _ in range(kv_count):
+            key = string()
+            fields[key] = value(read("I"))
+        shapes = {}
+        for _ in range(tensor_count):
+            name = string()
+            count = read("I")
+            dims = struct.unpack_from(f"<{count}Q", data, offset)
+            offset += 8 * count + 12  # the dimensions, then the tensor's type and data offset
+            if len(dims) == 2:
+                shapes[name] = (int(dims[1]), int(dims[0]))
+    arch = fields["general.architecture"]
+    heads = int(fields[f"{arch}.attention.head_count"])
+    return BaseLayout(arch, heads, int(fields.get(f"{arch}.attention.head_count_kv", heads)), shapes)
 
 
 def base_layout(gguf: Path) -> BaseLayout:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-
 import gradio as gr
 
 from travelbot import __version__
 from travelbot.analysis.judgments import import_bundled
+from travelbot.chat import warm_up
 from travelbot.config import ASSETS_DIR, get_settings
 from travelbot.evaluation.run import reconcile_runs
 from travelbot.hosting import check_sign_in, open_warning, start_mirroring, storage_warning
@@ -85,39 +84,6 @@ def css() -> str:
     return path.read_text(encoding="utf-8") if path.exists() else ""
 
 
-def warm_up() -> "threading.Thread":
-    """Load the first local base, the travel guides' retriever and that base's adapters in the background,
-    so the first chat (and the first RAFT question) does not wait for them. Retrieval-augmented variants'
-    adapters come first: their first question waits on the retriever too."""
-    import logging
-
-    from travelbot.errors import TravelbotError
-    from travelbot.models import backend_for, get_registry
-
-    def load() -> None:
-        registry = get_registry()
-        base = next((b for b in registry.bases().values() if b.local), None)
-        variants = [v for v in registry.variants().values() if v.adapter is not None and v.base == base]
-        try:
-            backend = backend_for(base) if base is not None else None
-            if any(v.retriever for v in registry.variants().values()):
-                from travelbot.data.corpus import corpus_retriever
-
-                corpus_retriever()
-        except TravelbotError as exc:  # shown again, as a sentence, when someone chats with it
-            logging.getLogger(__name__).warning("%s", exc)
-            return
-        for variant in sorted(variants, key=lambda v: not v.retriever) if backend is not None else []:
-            try:
-                backend.load_adapter(variant)
-            except TravelbotError as exc:  # a broken adapter says so when chosen; the others still load
-                logging.getLogger(__name__).warning("%s", exc)
-
-    thread = threading.Thread(target=load, name="warm-up", daemon=True)
-    thread.start()
-    return thread
-
-
 def launch(host: str | None = None, port: int | None = None, **kwargs) -> gr.Blocks:
     """Build and serve the dashboard on ``host``/``port``, else the configured ones; blocks until stopped
     unless ``prevent_thread_lock=True``, and returns the app.
@@ -132,7 +98,8 @@ def launch(host: str | None = None, port: int | None = None, **kwargs) -> gr.Blo
     settings = replace(settings, host=host or settings.host, port=port or settings.port)
     set_settings(settings)
     check_sign_in(settings)
-    warm_up()  # first: the models load while the store is prepared and the page is built
+    warm_up()  # first (unless `travelbot serve` started it before Gradio was imported): the models load
+               # while the store is prepared and the page is built
     reconcile_runs()  # evaluation runs that died with the last server are marked failed
     import_bundled()  # a fresh data home starts with real human judgments (PandaLM's), for Agreement
     app = build_app()

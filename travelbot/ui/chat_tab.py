@@ -69,10 +69,10 @@ def respond(
 
     try:
         for _ in answer:
-            display[-1] = {"role": "assistant", "content": answer.text}
+            display[-1] = {"role": "assistant", "content": answer.progress}
             yield "", display, turn(), answer.conversation_id, ""
     except TravelbotError as exc:
-        display[-1] = {"role": "assistant", "content": answer.text + "\n\n" + error_note(str(exc))}
+        display[-1] = {"role": "assistant", "content": answer.answer + "\n\n" + error_note(str(exc))}
         yield "", display, turn(), answer.conversation_id, error_note(str(exc))
         return
     shown = answer.answer + raft_details(answer) + answer_footer(answer.variant, answer.stats)

@@ -61,7 +61,7 @@ def compare(
         shown = []
         for index, answer in enumerate(replies):
             done = final or answer.generation.done
-            body = (answer.answer if done else answer.text) or ("…" if not final else "")
+            body = (answer.answer if done else answer.progress) or ("…" if not final else "")
             if index in errors:
                 body += "\n\n" + error_note(errors[index])
             elif done:
