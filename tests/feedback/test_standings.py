@@ -81,3 +81,37 @@ def test_the_leaderboard_panel_shows_provisional_ratings_with_intervals_and_the_
     assert result.board.votes_to_separate_top_two.explanation in note
     rows, _, _, note = tables(standings(four_votes, rounds=200, min_battles=4))
     assert not any("provisional" in row[2] for row in rows) and "provisional" not in note
+
+
+def test_style_control_from_the_store_in_the_result_the_cli_and_the_panel(store: Store, tmp_path) -> None:
+    """Votes imported as FastChat rows with their answers: the style-controlled board beside the raw one."""
+    import numpy as np
+
+    from travelbot.feedback.simulation import Truth, simulate
+    from travelbot.feedback.votes import import_votes
+    from travelbot.jsonl import write_jsonl
+    from travelbot.ui.leaderboard_view import STYLE_COLUMNS, style_tables
+
+    truth = Truth({"terse": 1080, "wordy": 920}, {"terse": 30, "wordy": 90}, length_beta=2.0)
+    rows = [{**row, "question_id": f"sim-{i}", "voter_id": f"sim:{i % 7}", "tstamp": 1.7e9 + i}
+            for i, row in enumerate(simulate(truth, 120, np.random.default_rng(0)))]
+    write_jsonl(tmp_path / "battles.jsonl", rows)
+    assert import_votes(tmp_path / "battles.jsonl", store).loaded == 120
+    plain = standings(store, rounds=200)
+    assert plain.style is None and plain.to_dict()["style_control"] is None
+    result = standings(store, rounds=200, with_style=True)
+    assert result.style.n_battles == 120 and {r.variant for r in result.style.ratings} == {"terse", "wordy"}
+    raw = {r.variant: r.rating for r in result.board.ratings}
+    assert {r.variant: round(r.raw) for r in result.style.ratings} == {k: round(v) for k, v in raw.items()}
+    assert result.to_dict()["style_control"]["coefficients"][0]["style"] == "length"
+    table, note = style_tables(result)
+    assert len(table) == 2 and all(len(row) == len(STYLE_COLUMNS) for row in table)
+    assert "**Style control**" in note and result.style.coefficients[0].sentence in note
+    previous = get_settings()
+    set_settings(replace(previous, db_url=store.url))
+    try:
+        output = CliRunner().invoke(main, ["leaderboard", "--rounds", "200", "--style-control"]).output
+    finally:
+        set_settings(previous)
+    assert "style control (120 votes with both answers stored" in output
+    assert result.style.coefficients[0].sentence in output

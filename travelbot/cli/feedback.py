@@ -69,15 +69,17 @@ def votes_import(path: str, as_json: bool) -> None:
               help="Bootstrap resamples for the 95% intervals.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--include-flagged", is_flag=True, help="Count votes flagged as not blind too.")
+@click.option("--style-control", "with_style", is_flag=True,
+              help="Also rate with answer style held equal (length, headers, lists, bold), as LMArena does.")
 @click.option("--json", "as_json", is_flag=True, help="Ratings, pairs, matrices and rating summary as JSON.")
 @user_errors
-def leaderboard(rounds: int, seed: int, include_flagged: bool, as_json: bool) -> None:
+def leaderboard(rounds: int, seed: int, include_flagged: bool, with_style: bool, as_json: bool) -> None:
     """Variants ranked by blind votes (Bradley–Terry with a weak prior, Elo-like scale, bootstrap 95% intervals;
     provisional below TRAVELBOT_LEADERBOARD_MIN_BATTLES battles; votes needed to separate the top two) and mean
     ratings."""
     from travelbot.feedback.standings import standings
 
-    result = standings(rounds=rounds, seed=seed, include_flagged=include_flagged)
+    result = standings(rounds=rounds, seed=seed, include_flagged=include_flagged, with_style=with_style)
     if as_json:
         print_json(result.to_dict())
         return
@@ -92,6 +94,16 @@ def leaderboard(rounds: int, seed: int, include_flagged: bool, as_json: bool) ->
         click.echo(f"{r.rank:>4}  {r.variant:<28} {r.battles:>7}  {r.label()}")
     if any(r.provisional for r in board.ratings):
         click.echo(f"provisional: fewer than {board.min_battles} battles, the rating (≈) is a rough guess")
+    if result.style is not None:
+        style = result.style
+        click.echo(f"\nstyle control ({style.n_battles} votes with both answers stored; raw = the plain fit on them)")
+        if not style.ratings:
+            click.echo("  needs votes between at least two variants whose answers are stored")
+        click.echo(f"{'rank':>4}  {'variant':<28} {'raw':>6}  style-controlled [95% interval]")
+        for r in style.ratings:
+            click.echo(f"{r.rank:>4}  {r.variant:<28} {r.raw:>6.0f}  {r.rating:.0f} [{r.lower:.0f}, {r.upper:.0f}]")
+        for c in style.coefficients:
+            click.echo(f"  {c.sentence}")
     summary = result.ratings
     if summary.scores:
         click.echo(f"\nratings: {summary.n_ratings} by {summary.n_raters} raters (mean, 95% interval, answers)")

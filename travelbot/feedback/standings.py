@@ -9,6 +9,7 @@ from typing import Any
 from travelbot.config import get_settings
 from travelbot.feedback.leaderboard import Leaderboard, RatingSummary, leaderboard, rating_summary
 from travelbot.feedback.ratings import rating_rows
+from travelbot.feedback.style import StyleControl, style_control
 from travelbot.feedback.votes import battle_rows
 from travelbot.store import Store, get_store
 
@@ -18,16 +19,18 @@ class Standings:
     board: Leaderboard
     ratings: RatingSummary
     flagged_votes: int  # kept in the store, left out of the board unless asked for
+    style: StyleControl | None = None  # the style-controlled board, when asked for
 
     def to_dict(self) -> dict[str, Any]:
         return {"leaderboard": self.board.to_dict(), "ratings": self.ratings.to_dict(),
-                "flagged_votes": self.flagged_votes}
+                "flagged_votes": self.flagged_votes, "style_control": self.style.to_dict() if self.style else None}
 
 
 def standings(store: Store | None = None, *, rounds: int = 1000, seed: int = 0, include_flagged: bool = False,
-              min_battles: int | None = None) -> Standings:
+              min_battles: int | None = None, with_style: bool = False) -> Standings:
     """Ratings with bootstrap intervals from every (unflagged) vote, and the rating summary. A variant with
-    fewer than ``min_battles`` battles (default ``TRAVELBOT_LEADERBOARD_MIN_BATTLES``) is provisional."""
+    fewer than ``min_battles`` battles (default ``TRAVELBOT_LEADERBOARD_MIN_BATTLES``) is provisional.
+    ``with_style`` adds the style-controlled ratings (``feedback.style``) from the same votes."""
     store = store or get_store()
     rows = battle_rows(store)
     flagged = sum(1 for row in rows if row["flagged"])
@@ -35,4 +38,5 @@ def standings(store: Store | None = None, *, rounds: int = 1000, seed: int = 0, 
     if min_battles is None:
         min_battles = get_settings().leaderboard_min_battles
     board = leaderboard(counted, rounds=rounds, seed=seed, min_battles=min_battles)
-    return Standings(board, rating_summary(rating_rows(store)), flagged)
+    style = style_control(counted) if with_style else None
+    return Standings(board, rating_summary(rating_rows(store)), flagged, style)

@@ -165,13 +165,13 @@ def build(app: gr.Blocks, voter_key: gr.BrowserState) -> None:
     # page load or every vote of every visitor.
     board_open = gr.State(False)
     with gr.Accordion("Leaderboard", open=False) as panel:
-        board = leaderboard_view.build_leaderboard()
+        board, with_style = leaderboard_view.build_leaderboard()
     panel.expand(lambda: True, None, board_open, api_visibility="private").then(
-        leaderboard_view.refresh, None, board, api_visibility="private")
+        leaderboard_view.refresh, with_style, board, api_visibility="private")
     panel.collapse(lambda: False, None, board_open, api_visibility="private")
 
-    def after_vote(is_open: bool) -> list:
-        return leaderboard_view.refresh() if is_open else [gr.skip()] * len(board)
+    def after_vote(is_open: bool, style: bool) -> list:
+        return leaderboard_view.refresh(style) if is_open else [gr.skip()] * len(board)
 
     for event in votes:
-        event.then(after_vote, board_open, board, api_visibility="private")
+        event.then(after_vote, [board_open, with_style], board, api_visibility="private")

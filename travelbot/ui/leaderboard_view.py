@@ -9,12 +9,13 @@ import gradio as gr
 from travelbot.analysis import plots
 from travelbot.errors import TravelbotError
 from travelbot.feedback.standings import Standings, standings
-from travelbot.format import interval
+from travelbot.format import estimate, interval
 from travelbot.ui.common import error_note
 
 BOARD_COLUMNS = ["rank", "variant", "rating [95% interval]", "battles", "wins", "losses", "ties"]
 RATING_COLUMNS = ["variant", "criterion", "mean", "95% interval", "answers"]
 AGREEMENT_COLUMNS = ["criterion", "Krippendorff's alpha", "answers with ≥2 raters", "raters"]
+STYLE_COLUMNS = ["rank", "variant", "style-controlled [95% interval]", "raw (same votes)", "battles"]
 
 
 def tables(result: Standings) -> tuple[list[list], list[list], list[list], str]:
@@ -37,25 +38,49 @@ def tables(result: Standings) -> tuple[list[list], list[list], list[list], str]:
     return rows, scores, agreement, note
 
 
-def refresh() -> list:
-    """Recompute everything from the store."""
+def style_tables(result: Standings) -> tuple[list[list], str]:
+    """The style-controlled board and what each style covariate does to a vote."""
+    style = result.style
+    if style is None or not style.ratings:
+        return [], ("Style control needs votes between at least two variants whose answers are stored "
+                    f"({style.n_battles if style else 0} such votes so far).")
+    rows = [[r.rank, r.variant, estimate(r.rating, r.lower, r.upper, 0), round(r.raw), r.battles]
+            for r in style.ratings]
+    note = (f"**Style control** (as LMArena): Bradley–Terry fitted jointly with the normalised differences of answer "
+            f"length in tokens, markdown headers, list items and bold spans, on {style.n_battles} votes whose answers "
+            "are stored. A rating here is what the variant would earn if its answers were styled like its opponents'.\n\n"
+            + "\n".join(f"- {c.sentence}" for c in style.coefficients))
+    return rows, note
+
+
+def refresh(with_style: bool = False) -> list:
+    """Recompute everything from the store (the style-controlled board too when asked for)."""
     try:
-        result = standings()
+        result = standings(with_style=bool(with_style))
     except TravelbotError as exc:
-        return [error_note(str(exc)), *[gr.skip()] * 8]
+        return [error_note(str(exc)), *[gr.skip()] * 10]
     rows, scores, agreement, note = tables(result)
-    return [note, rows, plots.rating_chart(result.board), plots.win_fraction_heatmap(result.board),
+    style_rows, style_note = style_tables(result) if with_style else ([], "")
+    return [note, rows, gr.Dataframe(style_rows, visible=bool(with_style)), gr.Markdown(style_note, visible=bool(with_style)),
+            plots.rating_chart(result.board), plots.win_fraction_heatmap(result.board),
             plots.battle_count_heatmap(result.board), plots.pair_win_rate_chart(result.board), scores,
             plots.criteria_chart(result.ratings), agreement]
 
 
-def build_leaderboard() -> list:
+def build_leaderboard() -> tuple[list, gr.Checkbox]:
     """Lay out the leaderboard inside the current Blocks context. Returns the components :func:`refresh`
-    fills, so the panel's owner decides when to compute it (opening the panel, a new vote)."""
+    fills and the style-control switch (its input), so the panel's owner decides when to compute it
+    (opening the panel, a new vote)."""
     with gr.Row():
         note = gr.Markdown()
-        refresh_button = gr.Button("↻ Refresh", size="sm", scale=0)
+        with gr.Column(scale=0, min_width=160):
+            refresh_button = gr.Button("↻ Refresh", size="sm")
+            with_style = gr.Checkbox(False, label="Style control",
+                                     info="Hold answer length and markdown equal (LMArena's method)")
     board = gr.Dataframe(headers=BOARD_COLUMNS, interactive=False, label="Variants by human votes")
+    style_board = gr.Dataframe(headers=STYLE_COLUMNS, interactive=False, visible=False,
+                               label="Variants by human votes, style held equal")
+    style_note = gr.Markdown(visible=False)
     rating = gr.Plot(label="Ratings with 95% intervals")
     with gr.Row():
         win_fraction = gr.Plot(label="Win fraction")
@@ -65,6 +90,8 @@ def build_leaderboard() -> list:
     scores = gr.Dataframe(headers=RATING_COLUMNS, interactive=False, label="Mean score per criterion")
     criteria = gr.Plot(label="Mean score per criterion")
     agreement = gr.Dataframe(headers=AGREEMENT_COLUMNS, interactive=False, label="Inter-rater agreement")
-    outputs = [note, board, rating, win_fraction, battle_counts, pair_rates, scores, criteria, agreement]
-    refresh_button.click(refresh, None, outputs, api_name="leaderboard")
-    return outputs
+    outputs = [note, board, style_board, style_note, rating, win_fraction, battle_counts, pair_rates, scores,
+               criteria, agreement]
+    refresh_button.click(refresh, with_style, outputs, api_name="leaderboard")
+    with_style.change(refresh, with_style, outputs, api_visibility="private")
+    return outputs, with_style
