@@ -115,3 +115,35 @@ def test_style_control_from_the_store_in_the_result_the_cli_and_the_panel(store:
         set_settings(previous)
     assert "style control (120 votes with both answers stored" in output
     assert result.style.coefficients[0].sentence in output
+
+
+def test_a_contrarian_voter_is_left_out_of_the_board_and_listed_with_the_evidence(store: Store, tmp_path) -> None:
+    import numpy as np
+
+    from tests.feedback.test_voter_quality import votes
+    from travelbot.feedback.votes import import_votes
+    from travelbot.jsonl import write_jsonl
+
+    rng = np.random.default_rng(4)
+    rows = [row for v in range(15) for row in votes(rng, f"sim:h{v}", 20)] + votes(rng, "sim:contrarian", 30, True)
+    for i, row in enumerate(rows):  # distinct questions, so the question cap leaves nothing out
+        row.update(question_id=f"q{i}", tstamp=1.7e9 + i)
+        row["conversation_a"][0]["content"] = row["conversation_b"][0]["content"] = f"question {i}"
+    write_jsonl(tmp_path / "battles.jsonl", rows)
+    assert import_votes(tmp_path / "battles.jsonl", store).loaded == len(rows)
+    result = standings(store, rounds=200)
+    assert result.left_out == {"flagged_voter": 30} and result.board.n_battles == len(rows) - 30
+    assert [v["voter_id"] for v in result.to_dict()["flagged_voters"]] == ["sim:contrarian"]
+    assert standings(store, rounds=200, include_flagged=True).board.n_battles == len(rows)
+    previous = get_settings()
+    set_settings(replace(previous, db_url=store.url))
+    try:
+        from travelbot.ui.leaderboard_view import tables, voter_table
+
+        output = CliRunner().invoke(main, ["leaderboard", "--rounds", "200"]).output
+        table, note = voter_table()
+    finally:
+        set_settings(previous)
+    assert "flagged voter sim:contrarian (30 votes, left out): " in output
+    assert table[0][0] == "sim:contrarian" and table[0][3] == "yes" and "1 flagged at α = 0.05" in note
+    assert "30 votes of 1 voter whose votes are improbable" in tables(result)[3]

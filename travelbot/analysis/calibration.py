@@ -66,12 +66,12 @@ def judge_calibration(store: Store | None = None, *, rounds: int = 1000, seed: i
     from travelbot.analysis.store_agreement import WINNER_LABELS
     from travelbot.feedback import repository
     from travelbot.feedback.battle_judge import judge_labels
-    from travelbot.feedback.votes import battle_rows
+    from travelbot.feedback.voter_quality import store_battles
 
     store = store or get_store()
     people: dict[str, str] = {}
     lengths: dict[str, tuple[int, int]] = {}
-    for row in battle_rows(store, include_flagged=False):
+    for row in store_battles(store)[0]:
         people[row["question_id"]] = WINNER_LABELS[row["winner"]]
         lengths[row["question_id"]] = (len(_text(row["conversation_a"])), len(_text(row["conversation_b"])))
     consistency: dict[str, list[bool]] = {}

@@ -200,12 +200,12 @@ def _win_rates_with_ppi(store: Store) -> tuple[dict[str, dict[str, Any]], dict[s
     comparison of golden answers (assumed to be drawn like the battles: use golden-question battles)."""
     from travelbot.analysis.store_agreement import WINNER_LABELS
     from travelbot.feedback.battle_judge import judge_labels
-    from travelbot.feedback.votes import battle_rows
+    from travelbot.feedback.voter_quality import store_battles
 
     verdicts = next(iter(sorted(judge_labels(store).items())), (None, {}))[1]  # one judge: the first by name
     people: dict[str, list[float]] = defaultdict(list)
     pairs: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for row in battle_rows(store, include_flagged=False):
+    for row in store_battles(store)[0]:
         winner = WINNER_LABELS[row["winner"]]
         for side, variant in (("A", row["model_a"]), ("B", row["model_b"])):
             people[variant].append(_outcome(winner, side))

@@ -68,7 +68,7 @@ def votes_import(path: str, as_json: bool) -> None:
 @click.option("--rounds", type=click.IntRange(200, 100000), default=1000, show_default=True,
               help="Bootstrap resamples for the 95% intervals.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--include-flagged", is_flag=True, help="Count votes flagged as not blind too.")
+@click.option("--include-flagged", is_flag=True, help="Count flagged votes (naming a model) and flagged voters' votes too.")
 @click.option("--style-control", "with_style", is_flag=True,
               help="Also rate with answer style held equal (length, headers, lists, bold), as LMArena does.")
 @click.option("--json", "as_json", is_flag=True, help="Ratings, pairs, matrices and rating summary as JSON.")
@@ -89,6 +89,12 @@ def leaderboard(rounds: int, seed: int, include_flagged: bool, with_style: bool,
                   else ""))
     if board.votes_to_separate_top_two:
         click.echo(f"top two: {board.votes_to_separate_top_two.explanation}")
+    for check in (v for v in result.voters if v.flagged):
+        click.echo(f"flagged voter {check.voter_name or check.voter_id} ({check.votes} votes"
+                   f"{', counted: --include-flagged' if include_flagged else ', left out'}): {check.evidence}")
+    if result.left_out.get("repeated_question"):
+        click.echo(f"{result.left_out['repeated_question']} battles on a question asked more often than "
+                   "TRAVELBOT_ARENA_QUESTION_CAP left out")
     click.echo(f"{'rank':>4}  {'variant':<28} {'battles':>7}  rating [95% interval]")
     for r in board.ratings:
         click.echo(f"{r.rank:>4}  {r.variant:<28} {r.battles:>7}  {r.label()}")

@@ -219,12 +219,13 @@ def _preference_pairs(config: BuildConfig, items: list[QAItem], reddit_records: 
         manifest["sources"].append({"type": "votes", "path": config.votes_file, "battles": len(battles),
                                     "skipped": skipped, "load": report.summary()})
     else:
-        from travelbot.feedback.votes import battle_rows
+        from travelbot.feedback.voter_quality import store_battles
 
-        battles = battle_rows(include_flagged=False)
+        battles, left_out, _ = store_battles()  # no votes naming a model, none of a flagged voter, repeats capped
         vote_pairs, skipped = preferences_from_battles(battles)
         pairs += vote_pairs
-        manifest["sources"].append({"type": "votes", "path": "store", "battles": len(battles), "skipped": skipped})
+        manifest["sources"].append({"type": "votes", "path": "store", "battles": len(battles),
+                                    "skipped": {**skipped, **left_out}})
         if not battles:
             manifest["notes"].append("No votes in the store and no votes file: preference pairs come from proxies only.")
     if reddit_records:

@@ -27,11 +27,12 @@ class Truth:
         return 1.0 / (1.0 + math.exp(-difference))
 
 
-def _conversation(words: int) -> list[dict[str, str]]:
-    return [{"role": "user", "content": "Where should I stay?"}, {"role": "assistant", "content": "stay " * words}]
+def _conversation(question: str, words: int) -> list[dict[str, str]]:
+    return [{"role": "user", "content": question}, {"role": "assistant", "content": "stay " * words}]
 
 
-def battle(truth: Truth, a: str, b: str, rng: np.random.Generator, tie_rate: float = 0.0) -> dict:
+def battle(truth: Truth, a: str, b: str, rng: np.random.Generator, tie_rate: float = 0.0,
+           question: str = "Where should I stay?") -> dict:
     """One FastChat battle row between ``a`` and ``b`` (answers of random length around each median)."""
     words = truth.words or {}
     words_a = max(1, round(rng.lognormal(math.log(words.get(a, 80.0)), 0.3)))
@@ -41,12 +42,12 @@ def battle(truth: Truth, a: str, b: str, rng: np.random.Generator, tie_rate: flo
     else:
         winner = "model_a" if rng.random() < truth.win_probability(a, b, words_a, words_b) else "model_b"
     return {"model_a": a, "model_b": b, "winner": winner,
-            "conversation_a": _conversation(words_a), "conversation_b": _conversation(words_b)}
+            "conversation_a": _conversation(question, words_a), "conversation_b": _conversation(question, words_b)}
 
 
 def simulate(truth: Truth, n: int, rng: np.random.Generator, *, tie_rate: float = 0.0,
              draw: Callable[[Sequence[dict]], tuple[str, str]] | None = None) -> list[dict]:
-    """``n`` battles; each pair drawn uniformly, or by ``draw(battles so far)``."""
+    """``n`` battles, each on its own question; each pair drawn uniformly, or by ``draw(battles so far)``."""
     names = sorted(truth.ratings)
     battles: list[dict] = []
     for _ in range(n):
@@ -55,5 +56,5 @@ def simulate(truth: Truth, n: int, rng: np.random.Generator, *, tie_rate: float 
             a, b = names[i], names[j]
         else:
             a, b = draw(battles)
-        battles.append(battle(truth, a, b, rng, tie_rate))
+        battles.append(battle(truth, a, b, rng, tie_rate, question=f"Simulated question {len(battles) + 1}"))
     return battles

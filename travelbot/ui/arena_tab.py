@@ -17,6 +17,7 @@ from travelbot.errors import InvalidInputError, TravelbotError
 from travelbot.feedback import arena
 from travelbot.limits import check_rate
 from travelbot.ui import leaderboard_view
+from travelbot.ui.admin import admin_only, admin_section
 from travelbot.ui.common import demo_note, error_note, identity_note, message_box, visitor_key, voter_for
 
 GETTING_READY = "Both models are getting ready: the first question after the server starts takes longer…"
@@ -175,3 +176,15 @@ def build(app: gr.Blocks, voter_key: gr.BrowserState) -> None:
 
     for event in votes:
         event.then(after_vote, [board_open, with_style], board, api_visibility="private")
+
+    with gr.Accordion("Voter quality (admins)", open=False), admin_section(app, "Checking voters"):
+        check_button = gr.Button("Check voters", size="sm")
+        voter_note = gr.Markdown()
+        voter_rows = gr.Dataframe(headers=leaderboard_view.VOTER_COLUMNS, interactive=False, wrap=True,
+                                  label="Voters, most suspect first")
+
+    def check_voters() -> tuple[str, list[list]]:
+        rows, note = leaderboard_view.voter_table()
+        return note, rows
+
+    check_button.click(admin_only(check_voters), None, [voter_note, voter_rows], api_name="check_voters")

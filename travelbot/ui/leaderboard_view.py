@@ -15,6 +15,7 @@ from travelbot.ui.common import error_note
 BOARD_COLUMNS = ["rank", "variant", "rating [95% interval]", "battles", "wins", "losses", "ties"]
 RATING_COLUMNS = ["variant", "criterion", "mean", "95% interval", "answers"]
 AGREEMENT_COLUMNS = ["criterion", "Krippendorff's alpha", "answers with ≥2 raters", "raters"]
+VOTER_COLUMNS = ["voter", "votes", "p (adjusted for the looks)", "left out", "evidence"]
 STYLE_COLUMNS = ["rank", "variant", "style-controlled [95% interval]", "raw (same votes)", "battles"]
 
 
@@ -30,6 +31,12 @@ def tables(result: Standings) -> tuple[list[list], list[list], list[list], str]:
             f"interval lies entirely above. {ratings.n_ratings} ratings by {ratings.n_raters} raters.")
     if result.flagged_votes:
         note += f" {result.flagged_votes} flagged votes left out (an answer named a model or vendor)."
+    if result.left_out.get("flagged_voter"):
+        flagged = sum(1 for v in result.voters if v.flagged)
+        note += (f" {result.left_out['flagged_voter']} votes of {flagged} voter{'' if flagged == 1 else 's'} whose votes "
+                 "are improbable under everyone else's left out (voter test, α = 0.05).")
+    if result.left_out.get("repeated_question"):
+        note += f" {result.left_out['repeated_question']} battles on a question asked more often than the cap left out."
     if any(r.provisional for r in board.ratings):
         note += (f"\n\nA variant with fewer than {board.min_battles} battles is **provisional**: its rating (≈) "
                  "is a rough guess, read it with its interval.")
@@ -95,3 +102,23 @@ def build_leaderboard() -> tuple[list, gr.Checkbox]:
     refresh_button.click(refresh, with_style, outputs, api_name="leaderboard")
     with_style.change(refresh, with_style, outputs, api_visibility="private")
     return outputs, with_style
+
+
+def voter_table() -> tuple[list[list], str]:
+    """The voter test over the store (admins): every tested voter, most suspect first, with the evidence."""
+    from travelbot.feedback.voter_quality import ALPHA, MIN_VOTES, store_battles
+
+    try:
+        _, left_out, checks = store_battles()
+    except TravelbotError as exc:
+        return [], error_note(str(exc))
+    tested = [c for c in checks if c.votes >= MIN_VOTES]
+    rows = [[c.voter_name or c.voter_id, c.votes, round(c.p_value, 4), "yes" if c.flagged else "", c.evidence]
+            for c in tested]
+    flagged = sum(c.flagged for c in tested)
+    note = (f"{len(tested)} voters with at least {MIN_VOTES} votes tested; {flagged} flagged at α = {ALPHA} "
+            f"(their {left_out.get('flagged_voter', 0)} votes are kept but left out of the board and of preference "
+            "datasets; `travelbot leaderboard --include-flagged` counts them). A vote's p-value comes from the other "
+            "voters' record on the same pair; Fisher's method combines a voter's votes, looked at after 5, 10, 20, … "
+            "votes (docs/feedback.md, *Voter quality*).")
+    return rows, note
