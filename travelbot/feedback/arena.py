@@ -20,6 +20,7 @@ from travelbot.data.raft import shown_answer
 from travelbot.config import Settings, get_settings
 from travelbot.errors import InvalidInputError, TravelbotError
 from travelbot.feedback import repository
+from travelbot.feedback.pairing import active_weights
 from travelbot.feedback.voters import Voter, flag_reason, flag_words
 from travelbot.models import Registry, get_registry
 from travelbot.schema import WINNERS, utc_now
@@ -93,13 +94,14 @@ def arena_weights(settings: Settings | None = None, registry: Registry | None = 
 
 
 def draw_pair(weights: Mapping[str, float], counts: Mapping[frozenset, int], rng: random.Random,
-              among: Callable[[frozenset], bool] | None = None) -> tuple[str, str]:
+              among: Callable[[frozenset], bool] | None = None, votes: list[Mapping] | None = None) -> tuple[str, str]:
     """Two distinct variants in random left/right order.
 
     Each pair's target share of battles is proportional to the product of its variants' weights; a pair
     is drawn with probability proportional to how far it lags behind its target (never negative), so
     new variants and rare pairs catch up and every pair gets battles. ``among`` narrows the pairs drawn
-    from (when it leaves any).
+    from (when it leaves any). Given the ``votes`` so far (battle rows), the active rule of
+    ``feedback.pairing`` draws instead once every pair has a few votes.
     """
     names = sorted(weights)
     if len(names) < 2:
@@ -109,8 +111,12 @@ def draw_pair(weights: Mapping[str, float], counts: Mapping[frozenset, int], rng
         pairs = [p for p in pairs if among(p)]
     target = {p: weights[min(p)] * weights[max(p)] for p in pairs}
     total_target, total = sum(target.values()), sum(counts.get(p, 0) for p in pairs)
-    deficit = [max(target[p] / total_target * (total + 1) - counts.get(p, 0), 0.0) for p in pairs]
-    pair = rng.choices(pairs, weights=deficit if sum(deficit) > 0 else [target[p] for p in pairs])[0]
+    active = active_weights(pairs, votes) if votes is not None else None
+    if active is not None:
+        pair = rng.choices(pairs, weights=[w * target[p] for w, p in zip(active, pairs, strict=True)])[0]
+    else:
+        deficit = [max(target[p] / total_target * (total + 1) - counts.get(p, 0), 0.0) for p in pairs]
+        pair = rng.choices(pairs, weights=deficit if sum(deficit) > 0 else [target[p] for p in pairs])[0]
     a, b = sorted(pair)
     return (a, b) if rng.random() < 0.5 else (b, a)
 
@@ -136,8 +142,13 @@ def start_battle(voter: Voter, *, store: Store | None = None, settings: Settings
         return sorted(method(n) == "base" for n in pair) == [False, True]
 
     # The very first battle puts a base against a fine-tuned variant: what fine-tuning changed, first.
+    votes = None
+    if settings.arena_pairing == "active" and counts:
+        from travelbot.feedback.voter_quality import store_battles
+
+        votes = store_battles(store)[0]
     a, b = draw_pair(arena_weights(settings), counts, rng or random.SystemRandom(),
-                     among=None if counts else base_and_tuned)
+                     among=None if counts else base_and_tuned, votes=votes)
     battle = Battle(
         id=uuid.uuid4().hex, variant_a=a, variant_b=b,
         conversation_a=store.new_conversation(kind="arena", client_id=voter.id),
