@@ -120,6 +120,9 @@ def test_judgments_import_and_agreement(home, tmp_path):
     assert rows["pandalm-7b"]["f1"]["value"] == pytest.approx(0.5743, abs=5e-5)
     table = cli("agreement", "--source", "pandalm", "--rounds", "200")
     assert "gpt-3.5-turbo" in table.stdout and "Fleiss' kappa 0.8642" in table.stdout
+    assert "Agreement with confidence (Arena-Hard)" in table.stdout  # the models each item compares, ranked
+    assert any(line.strip().startswith("pandalm-7b") and "5 variants: separability" in line
+               for line in table.stdout.splitlines())
     missing = cli("agreement", "--source", "nope")
     assert missing.returncode == 2 and "No judgment set named 'nope'" in missing.stderr
 
@@ -135,7 +138,7 @@ def test_store_agreement_with_a_scope(home, tmp_path):
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout)
     assert found["scope"] == {"split": "dev", "variants": ["smollm2-135m"], "criterion": "relevance"}
-    assert found["votes_considered"] == 0 and found["rated_answers"] == 0
+    assert found["votes_considered"] == 0 and found["rated_answers"] == 0 and found["rankings"] == {}
     text = cli("agreement", "--metrics", "bleu", "--criterion", "relevance", "--rounds", "200")
     assert "evaluation answers rated on relevance: 0" in text.stdout
     wrong = cli("agreement", "--split", "train")

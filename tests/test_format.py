@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import math
 
-from travelbot.format import build_summary, estimate, estimate_of, interval, judge_usage
+from travelbot.format import (
+    agreement_with_confidence,
+    build_summary,
+    estimate,
+    estimate_of,
+    interval,
+    judge_usage,
+    separability,
+)
 
 
 def test_an_estimate_reads_with_its_interval_or_alone_or_as_a_dash() -> None:
@@ -28,3 +36,11 @@ def test_usage_and_build_summaries() -> None:
         "leakage check: dropped 1 exact and 2 similar (cosine ≥ 0.9) of 100 questions",
         "retrieval recall@5 on golden test: 0.95 (n=45)"]
     assert build_summary({"datasets": {}}) == []
+
+
+def test_separability_and_agreement_with_confidence_read_with_their_counts() -> None:
+    assert separability({"value": 0.8, "separated": 8, "n": 10}) == "0.800 (8 of 10 pairs)"
+    assert separability({"value": None, "separated": 0, "n": 0}) == separability(None) == "—"
+    figure = {"value": 0.75, "agree": 6, "undecided": 1, "disagree": 1, "n": 8}
+    assert agreement_with_confidence(figure) == "+0.750 (+1 ×6, 0 ×1, −1 ×1 of 8 pairs)"
+    assert agreement_with_confidence({**figure, "value": None}) == "—"

@@ -62,3 +62,18 @@ def figure(value: Mapping[str, Any] | None, digits: int = 3) -> str:
     if not value or _missing(value.get("value")):
         return NONE
     return f"{estimate_of(value, digits)} (n={value.get('n')})"
+
+
+def separability(figure: Mapping[str, Any] | None) -> str:
+    """A separability figure (``{"value", "separated", "n"}``) as ``0.800 (8 of 10 pairs)``; a dash with no pairs."""
+    if not figure or _missing(figure.get("value")):
+        return NONE
+    return f"{figure['value']:.3f} ({figure['separated']} of {figure['n']} pairs)"
+
+
+def agreement_with_confidence(figure: Mapping[str, Any] | None) -> str:
+    """An agreement-with-confidence figure as ``+0.857 (+1 ×6, 0 ×1, −1 ×0 of 7 pairs)``; a dash when undefined."""
+    if not figure or _missing(figure.get("value")):
+        return NONE
+    return (f"{figure['value']:+.3f} (+1 ×{figure['agree']}, 0 ×{figure['undecided']}, −1 ×{figure['disagree']} "
+            f"of {figure['n']} pairs)")

@@ -370,3 +370,16 @@ def m008_jobs(conn: Connection) -> None:
         if conn.dialect.name == "postgresql":  # ids were copied: the sequence goes on after them
             conn.execute(text("SELECT setval(pg_get_serial_sequence('jobs', 'id'), (SELECT max(id) FROM jobs))"))
     old.drop(conn)
+
+
+# Which two models an imported judgment compares, where its source says (PandaLM's ``cmp_key``), so each
+# judge's ranking of those models can be set against people's (m009).
+judgments.append_column(Column("model_a", Text))
+judgments.append_column(Column("model_b", Text))
+
+
+@migration
+def m009_judgment_models(conn: Connection) -> None:
+    """The two models each imported judgment compares (empty where the source does not name them)."""
+    conn.exec_driver_sql("ALTER TABLE judgments ADD COLUMN model_a TEXT")
+    conn.exec_driver_sql("ALTER TABLE judgments ADD COLUMN model_b TEXT")

@@ -30,6 +30,14 @@ def test_reproduces_pandalms_published_judge_figures(pandalm_dir: Path, store: S
     baseline = next(row for row in result.rows if row.kind == "baseline")  # "prefer the longer response"
     assert baseline.name == "longer response" and (baseline.agreement.n, baseline.agreement.left_out) == (993, 6)
     assert baseline.agreement.accuracy.value < rows["gpt-3.5-turbo"].accuracy.value  # the judges beat the heuristic
+    # The items name their two models (cmp_key): people's board of the five against each judge's
+    rankings = result.rankings
+    assert list(rankings) == ["gpt-3.5-turbo", "pandalm-7b", "longer response"]
+    assert rankings["gpt-3.5-turbo"].variants == ("bloom-7b", "cerebras-gpt-6.7B", "llama-7b", "opt-7b", "pythia-6.9b")
+    assert all(r.pairs == 10 and r.disagree == 0 for r in rankings.values())  # none contradicts people
+    assert rankings["gpt-3.5-turbo"].agreement > rankings["longer response"].agreement
+    assert result.to_dict()["rankings"]["pandalm-7b"]["agreement_with_confidence"]["n"] == rankings[
+        "pandalm-7b"].people_separated
 
 
 def test_metrics_as_judges_prefer_the_response_closer_to_the_reference(store: Store) -> None:
@@ -70,3 +78,23 @@ def test_a_judge_asked_in_both_orders_reports_its_position_consistency(store: St
     with pytest.raises(ValueError, match="is not A, B or tie"):
         validate_judgment({"item_id": 1, "prompt": "Q?", "response_a": "a", "response_b": "b", "labels": {"h": "A"},
                            "judges": {"j": {"label": "A", "swapped": "sideways"}}})
+
+
+def test_rankings_only_where_the_items_name_their_models(store: Store) -> None:
+    """Generic items with ``model_a``/``model_b``: people's board and the judge's; without them, no rankings."""
+    from travelbot.analysis.judgments import validate_judgment
+
+    strength = {"m1": 0, "m2": 1, "m3": 2}
+    rows = []
+    for i in range(150):  # the stronger model of each pair wins every time, for people and the judge alike
+        a, b = [("m1", "m2"), ("m2", "m3"), ("m1", "m3")][i % 3][:: 1 if i % 2 else -1]
+        label = "A" if strength[a] > strength[b] else "B"
+        rows.append(validate_judgment({"item_id": str(i), "prompt": "Q?", "response_a": "x", "response_b": "y",
+                                       "labels": {"h": label}, "judges": {"j": label},
+                                       "model_a": a, "model_b": b}))
+    import_judgments([JudgmentItem(**row) for row in rows], "named", "test", store)
+    ranking = set_agreement("named", rounds=200, store=store).rankings["j"]
+    assert ranking.variants == ("m1", "m2", "m3") and ranking.agreement == 1.0 and ranking.separability == 1.0
+    import_judgments([JudgmentItem(**{**row, "model_a": None, "model_b": None}) for row in rows], "unnamed", "test",
+                     store)
+    assert set_agreement("unnamed", rounds=200, store=store).rankings == {}

@@ -34,6 +34,7 @@ def test_generic_jsonl_keeps_good_rows_and_says_why_bad_ones_are_refused(tmp_pat
     assert [i.item_id for i in items] == ["q1"]
     assert items[0].labels == {"ann1": "A", "ann2": "A", "ann3": "tie"} and items[0].response_b == ""
     assert items[0].judges == {"gpt-4": {"label": "A"}, "mine": {"label": "B", "reason": "x"}}
+    assert items[0].model_a is None and items[0].model_b is None  # optional: which models the responses are from
     assert set(report.reasons) == {"duplicate item_id", "response_a is not text (bool)",
                                    "labels must be an object of annotator id -> label, with at least one label",
                                    "label 'maybe' is not A, B or tie", "prompt is empty", "item_id is missing",
@@ -57,6 +58,8 @@ def test_pandalm_imports_every_item_and_reports_non_text_responses(pandalm_dir: 
     gpt = [i.judges["gpt-3.5-turbo"] for i in items]
     assert sum(v["unparseable"] for v in gpt) == 25 and all(v["label"] == "tie" for v in gpt if v["unparseable"])
     assert all(i.judges["pandalm-7b"]["reference"] is not None for i in items)
+    assert (items[0].model_a, items[0].model_b) == ("bloom-7b", "llama-7b")  # its cmp_key
+    assert len({(i.model_a, i.model_b) for i in items}) == 10  # five models, every pair
 
     assert import_judgments(items, "pandalm", "pandalm:test", store) == 999
     assert import_judgments(items[:10], "pandalm", "pandalm:test", store) == 10  # replaces the set

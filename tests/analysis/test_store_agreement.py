@@ -190,3 +190,71 @@ def test_scope_keeps_only_battles_between_chosen_variants(store: Store) -> None:
     both = Scope(variants=("smollm2-135m", "smollm2-135m-precise"), split="dev")
     agreement, considered = vote_agreement(["bleu"], store, scope=both, rounds=200)
     assert considered == 4 and agreement["bleu"].accuracy.value == 1.0
+
+
+def test_rankings_of_judges_and_metrics_against_people_s_board(store: Store, tmp_path) -> None:
+    """Votes simulated from known strengths; an LLM judge that follows the same truth on the same battles, one
+    that reverses it, and a metric whose per-variant means follow it: Arena-Hard's two figures for each, in
+    the result, its dict, a scope and the CLI."""
+    import json
+
+    import numpy as np
+    from click.testing import CliRunner
+
+    from travelbot.analysis.separability import AGREEMENT_MEANS
+    from travelbot.analysis.store_agreement import Scope, ranking_agreements
+    from travelbot.cli import main
+    from travelbot.config import set_settings
+    from travelbot.feedback import repository as feedback_repository
+    from travelbot.feedback.simulation import Truth, simulate
+    from travelbot.feedback.votes import import_votes
+
+    truth = Truth({"smollm2-135m": 850, "smollm2-qlora": 1000, "smollm2-raft": 1150, "smollm2-rlhf": 1300})
+    rng = np.random.default_rng(5)
+    battles = [{**row, "question_id": f"sim-{i}", "tstamp": 1_700_000_000 + i}
+               for i, row in enumerate(simulate(truth, 1200, rng))]
+    (tmp_path / "battles.jsonl").write_text("".join(json.dumps(row) + "\n" for row in battles), encoding="utf-8")
+    assert import_votes(tmp_path / "battles.jsonl", store).loaded == 1200
+    for judge, lean in (("follows-judge", 1.0), ("reversed-judge", -1.0)):
+        verdicts = []
+        for row in battles:
+            p = truth.win_probability(row["model_a"], row["model_b"], 1, 1)
+            winner = "A" if rng.random() < (p if lean > 0 else 1.0 - p) else "B"
+            verdicts.append({"battle_id": row["question_id"], "prompt_version": "sim", "winner": winner,
+                             "missing": None, "consistent": True, "detail": {}, "usage": {}})
+        feedback_repository.save_battle_judgments(store, judge, verdicts)
+    with store.transaction(write=True) as conn:
+        for variant, rating in truth.ratings.items():
+            for i in range(40):
+                answer_id = conn.execute(insert(eval_answers).values(
+                    cache_key=f"{variant}-{i}", variant=variant, variant_revision="base", base="b", method="base",
+                    question_id=f"q{i}", question="Q?", golden="G.", answer="A.", raw_answer="", contexts=[],
+                    settings={}, prompt_tokens=1, completion_tokens=1, seconds=0.1, batch_size=1,
+                    finish_reason="stop", created_at=utc_now())).inserted_primary_key[0]
+                conn.execute(insert(eval_scores).values(
+                    answer_id=answer_id, scorer="bleu", scorer_version="1", metric="bleu", missing=None, detail={},
+                    value=float(np.clip(rng.normal((rating - 700) / 1000, 0.08), 0, 1)), created_at=utc_now()))
+
+    rankings = ranking_agreements(store, rounds=200)
+    assert list(rankings) == ["follows-judge", "reversed-judge", "bleu"]
+    follows, reversed_, bleu = rankings.values()
+    assert follows.kind == "LLM judge" and bleu.kind == "metric" and follows.pairs == 6
+    assert follows.people_separated >= 5 and follows.agreement >= 0.8 and follows.disagree == 0
+    assert reversed_.agreement <= -0.8 and reversed_.agree == 0
+    assert bleu.agreement >= 0.8 and bleu.separability >= 0.8
+    two = ranking_agreements(store, Scope(variants=("smollm2-135m", "smollm2-rlhf")), rounds=200)
+    assert all(r.pairs == 1 and r.variants == ("smollm2-135m", "smollm2-rlhf") for r in two.values())
+
+    found = store_agreement(["bleu"], store, rounds=200).to_dict()["rankings"]
+    assert found["bleu"]["agreement_with_confidence"]["n"] == bleu.people_separated
+    assert found["follows-judge"]["separability"]["n"] == 6 and len(found["bleu"]["sentences"]) == 2
+    previous = get_settings()
+    set_settings(replace(previous, db_url=store.url))
+    try:
+        result = CliRunner().invoke(main, ["agreement", "--metrics", "bleu", "--rounds", "200"])
+    finally:
+        set_settings(previous)
+    assert result.exit_code == 0, result.output
+    assert AGREEMENT_MEANS in result.output
+    line = next(line for line in result.output.splitlines() if line.strip().startswith("reversed-judge"))
+    assert "4 variants: separability" in line and "agreement with confidence -" in line and "of " in line

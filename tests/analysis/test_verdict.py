@@ -16,6 +16,7 @@ from travelbot.config import get_settings, set_settings
 from travelbot.evaluation import repository as eval_repository
 from travelbot.evaluation.scores import Score
 from travelbot.feedback.ratings import offer, record_rating
+from travelbot.feedback.voter_quality import store_battles
 from travelbot.feedback.voters import Voter
 from travelbot.feedback.votes import import_votes
 from travelbot.schema import utc_now
@@ -56,7 +57,8 @@ def test_the_verdict_finds_what_the_truth_says(simulated_store: Store) -> None:
     assert status["DPO improves on its start (RAFT)"] == "undetermined"  # DPO is as strong as RAFT here
     assert found.preference.startswith("People prefer smollm2-rlhf over ")
     assert "probability" in found.preference and "rating points [" in found.preference
-    assert found.recommended == "smollm2-rlhf" and found.votes == 900
+    counted, left_out, _ = store_battles(simulated_store)  # one of the 25 simulated voters fails the voter test
+    assert found.recommended == "smollm2-rlhf" and found.votes == len(counted) == 900 - sum(left_out.values()) >= 850
     rows = {r.variant: r for r in found.rows}
     raft = rows["smollm2-raft"]
     assert raft.people_rating["n"] > 250 and raft.people_rating["lower"] < raft.people_rating["value"]

@@ -23,23 +23,29 @@ def test_judges_and_metrics_on_an_imported_set(client, pandalm_dir) -> None:
 
     items, _ = load_pandalm(pandalm_dir)
     import_judgments(items[:120], "pandalm-ui", "test")
-    note, table, chart = client.predict("pandalm-ui", ["rougeL"], "gpt-3.5-turbo", 0, api_name="/agreement")
+    note, table, chart, rankings = client.predict("pandalm-ui", ["rougeL"], "gpt-3.5-turbo", 0,
+                                                  api_name="/agreement")
     assert "Set **pandalm-ui**: 120 items" in note and "Fleiss' kappa" in note
     names = [row[0] for row in table["data"]]
     assert names == ["gpt-3.5-turbo", "pandalm-7b", "rougeL", "longer response"]
     assert all("[" in row[3] for row in table["data"])  # every accuracy carries its interval
     assert chart is not None
+    # PandaLM's items name the two models: each judge's ranking of the five against people's
+    assert [row[:3] for row in rankings["data"]] == [["gpt-3.5-turbo", "judge", 5], ["pandalm-7b", "judge", 5],
+                                                     ["rougeL", "metric", 5], ["longer response", "baseline", 5]]
+    assert all(row[3].endswith("of 10 pairs)") for row in rankings["data"])
 
 
 def test_store_source_and_errors(client) -> None:
-    note, table, _ = client.predict("store", ["bleu"], "", 0, "all", [], "overall", api_name="/agreement")
+    note, table, _, rankings = client.predict("store", ["bleu"], "", 0, "all", [], "overall", api_name="/agreement")
     assert "arena votes on golden questions" in note and table["data"][0][0] == "bleu"
+    assert not any(row and row[0] for row in rankings["data"])  # no votes: no board to rank against
     assert "No LLM judge verdicts on the votes yet: set TRAVELBOT_JUDGE_MODEL" in note  # and how to get them
-    note, _, _ = client.predict("store", ["bleu"], "", 0, "dev", ["smollm2-135m"], "relevance", api_name="/agreement")
+    note, *_ = client.predict("store", ["bleu"], "", 0, "dev", ["smollm2-135m"], "relevance", api_name="/agreement")
     assert "rated on *relevance*" in note
     # too little store data says what counts and how to get more
     assert "a vote counts when its battle asked a golden question" in note and "intervals are too wide" in note
-    note, _, _ = client.predict("no-such-set", ["bleu"], "", 0, "all", [], "overall", api_name="/agreement")
+    note, *_ = client.predict("no-such-set", ["bleu"], "", 0, "all", [], "overall", api_name="/agreement")
     assert "No judgment set named 'no-such-set'" in note
 
 

@@ -6,6 +6,10 @@ The human label of an item is the majority of its annotators (no majority: tie).
 are compared as they are (an unparseable verdict was imported as a tie, as PandaLM counts it). A metric
 acts as a judge by scoring both responses against a reference answer (the item's own, or the one a
 judge wrote) and preferring the higher score; scores closer than ``margin`` make a tie.
+
+Where the items name the two models they compare (PandaLM's do), the set also ranks those models: people's
+Bradley–Terry board from the majority labels, and each judge's, metric's and the length baseline's from its
+verdicts on the same items, with Arena-Hard's separability and agreement with confidence.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from travelbot.analysis.agreement import (
     pairwise_agreement,
 )
 from travelbot.analysis.judgments import JudgmentItem, load_set
+from travelbot.analysis.separability import RankingAgreement, ranking_agreement, verdict_board
 from travelbot.errors import InvalidInputError
 from travelbot.evaluation.scorers import METRIC_SCORERS
 from travelbot.stats import wilson_interval
@@ -53,10 +58,12 @@ class SetAgreement:
     items: int
     humans: dict[str, Any]  # label counts and the human ceiling
     rows: list[JudgeRow]
+    rankings: dict[str, RankingAgreement] = field(default_factory=dict)  # row name -> its board vs people's
 
     def to_dict(self) -> dict[str, Any]:
         return {"set": self.set_name, "items": self.items, "humans": self.humans,
-                "rows": [row.to_dict() for row in self.rows]}
+                "rows": [row.to_dict() for row in self.rows],
+                "rankings": {name: r.to_dict() for name, r in self.rankings.items()}}
 
 
 def both_orders(humans: Sequence[str | None], first: Sequence[str | None], swapped: Sequence[str | None], *,
@@ -75,6 +82,9 @@ def both_orders(humans: Sequence[str | None], first: Sequence[str | None], swapp
             "accuracy_consistent_items": accuracy([humans[i] for i in consistent], [first[i] for i in consistent])}
 
 
+NO_RANKINGS = ("No rankings of the compared models: this set's items do not name the two models each compares "
+               "(model_a and model_b; PandaLM's cmp_key). Import it again if it was imported before travelbot kept "
+               "them.")
 LENGTH_BASELINE = "longer response"  # the heuristic every judge and metric should beat, as AlpacaEval reports it
 
 
@@ -120,15 +130,30 @@ def metric_labels(items: Sequence[JudgmentItem], metric: str, reference_from: st
     return labels, missing
 
 
+def set_rankings(items: Sequence[JudgmentItem], humans: Sequence[str | None],
+                 verdicts: Sequence[tuple[str, str, Sequence[str | None]]], *, rounds: int = 1000,
+                 seed: int = 0) -> dict[str, RankingAgreement]:
+    """Each ``(name, kind, labels)``'s board of the models the items compare against people's board from the
+    majority labels; empty when the items do not name their models."""
+    def board(labels: Sequence[str | None]) -> dict:
+        return verdict_board([(i.model_a, i.model_b, label) for i, label in zip(items, labels, strict=True)
+                              if i.model_a and i.model_b], rounds=rounds, seed=seed)
+
+    people = board(humans)
+    return {name: ranking_agreement(name, board(labels), people, kind=kind)
+            for name, kind, labels in verdicts} if people else {}
+
+
 def set_agreement(set_name: str, *, metrics: Sequence[str] = (), reference_from: str | None = None,
                   margin: float = 0.0, rounds: int = 1000, seed: int = 0, store: Store | None = None) -> SetAgreement:
     """Every judge of the set, and each requested metric used as a judge, against the humans' majority."""
     items = load_set(set_name, store)
     humans = [majority(list(i.labels.values())) for i in items]
     len_a, len_b = _lengths(items)
-    rows = []
+    rows, verdicts = [], []
     for judge in sorted({name for i in items for name in i.judges}):
         labels = [i.judges.get(judge, {}).get("label") for i in items]
+        verdicts.append((judge, "judge", labels))
         unparseable = sum(bool(i.judges.get(judge, {}).get("unparseable")) for i in items)
         notes: dict[str, Any] = {"unparseable_counted_as_tie": unparseable}
         swapped = [i.judges.get(judge, {}).get("swapped") for i in items]
@@ -138,6 +163,7 @@ def set_agreement(set_name: str, *, metrics: Sequence[str] = (), reference_from:
                              length_preference(labels, len_a, len_b), notes))
     for metric in metrics:
         labels, missing = metric_labels(items, metric, reference_from, margin)
+        verdicts.append((metric, "metric", labels))
         rows.append(JudgeRow(metric, "metric", pairwise_agreement(humans, labels, rounds=rounds, seed=seed),
                              length_preference(labels, len_a, len_b),
                              {"reference": reference_from or "item", "margin": margin, "missing": missing}))
@@ -145,6 +171,8 @@ def set_agreement(set_name: str, *, metrics: Sequence[str] = (), reference_from:
     longer = [longer_label(chars(i.response_a), chars(i.response_b)) for i in items]
     rows.append(JudgeRow(LENGTH_BASELINE, "baseline", pairwise_agreement(humans, longer, rounds=rounds, seed=seed),
                          length_preference(longer, len_a, len_b), {"rule": "prefer the longer response (characters)"}))
+    verdicts.append((LENGTH_BASELINE, "baseline", longer))
     counts = {label: humans.count(label) for label in ("A", "B", "tie")}
     ceiling = human_ceiling([i.labels for i in items], rounds=rounds, seed=seed)
-    return SetAgreement(set_name, len(items), {"labels": counts, "ceiling": ceiling.to_dict()}, rows)
+    return SetAgreement(set_name, len(items), {"labels": counts, "ceiling": ceiling.to_dict()}, rows,
+                        set_rankings(items, humans, verdicts, rounds=rounds, seed=seed))

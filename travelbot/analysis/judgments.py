@@ -5,7 +5,12 @@ Generic JSONL, one object per line::
     {"item_id": "q1", "prompt": "...", "response_a": "...", "response_b": "...",
      "reference": "... (optional)",
      "labels": {"ann1": "A", "ann2": "tie", "ann3": "B"},          # one or more human labels
-     "judges": {"gpt-4": "A", "my-judge": {"label": "B", "reason": "...", "reference": "..."}}}   # optional
+     "judges": {"gpt-4": "A", "my-judge": {"label": "B", "reason": "...", "reference": "..."}},  # optional
+     "model_a": "llama-7b", "model_b": "opt-7b"}   # optional: the models that wrote response_a and response_b
+
+With ``model_a`` and ``model_b`` on its items, a set also ranks those models, by people and by each judge
+(separability and agreement with confidence, ``analysis.separability``); PandaLM's items name them in
+``cmp_key``.
 
 A judge asked in both presentation orders gives ``{"label": "A", "swapped": "B"}``: ``swapped`` is its verdict
 when the two responses were shown the other way round, already mapped back to the original A/B.
@@ -42,6 +47,8 @@ class JudgmentItem:
     reference: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     judges: dict[str, dict[str, Any]] = field(default_factory=dict)
+    model_a: str | None = None  # the model that wrote response_a, where the source names it
+    model_b: str | None = None
 
 
 def normalise_label(value: Any) -> str:
@@ -81,7 +88,9 @@ def validate_judgment(record: dict[str, Any]) -> dict[str, Any]:
     return {"item_id": str(item_id), "prompt": _text(record, "prompt"),
             "response_a": _text(record, "response_a", allow_empty=True),
             "response_b": _text(record, "response_b", allow_empty=True), "reference": _text(record, "reference", required=False),
-            "labels": {str(k): normalise_label(v) for k, v in labels.items()}, "judges": judges}
+            "labels": {str(k): normalise_label(v) for k, v in labels.items()}, "judges": judges,
+            "model_a": _text(record, "model_a", required=False) or None,
+            "model_b": _text(record, "model_b", required=False) or None}
 
 
 def load_jsonl_judgments(path: Path) -> tuple[list[JudgmentItem], LoadReport]:
@@ -166,8 +175,12 @@ def load_pandalm(path: Path, judge_files: Mapping[str, Path] | None = None) -> t
                     responses.append(None)
                     report.refuse(where, f"{key} is not text ({type(value).__name__})",
                                   "response left out of text metrics; the item's labels and verdicts are kept")
+            # "bloom-7b_llama-7b": response1 is the first model's (each model wins or loses its pairs in either slot)
+            models = str(row.get("cmp_key") or "").split("_")
+            model_a, model_b = models if len(models) == 2 and all(models) else (None, None)
             items.append(JudgmentItem(item_id=idx, prompt=prompt, response_a=responses[0], response_b=responses[1],
-                                      labels=labels, judges={n: v[idx] for n, v in verdicts.items() if idx in v}))
+                                      labels=labels, judges={n: v[idx] for n, v in verdicts.items() if idx in v},
+                                      model_a=model_a, model_b=model_b))
             report.loaded += 1
         except ValueError as exc:
             report.refuse(where, str(exc))

@@ -13,7 +13,8 @@ from sqlalchemy import delete, func, insert, select
 from travelbot.schema import eval_answers, eval_scores, judge_verdicts, judgments, utc_now
 from travelbot.store import Store
 
-JUDGMENT_FIELDS = ("item_id", "prompt", "response_a", "response_b", "reference", "labels", "judges")
+JUDGMENT_FIELDS = ("item_id", "prompt", "response_a", "response_b", "reference", "labels", "judges", "model_a",
+                   "model_b")
 
 
 def save_judgment_set(store: Store, set_name: str, source: str, items: Sequence[Mapping[str, Any]], *,

@@ -8,6 +8,9 @@
   human rating, over the same golden questions.
 - **Criteria**: people's ratings on each criterion (relevance, helpfulness, …) against the LLM judge's
   verdict on the same criterion of the same answer.
+- **Rankings** (per pair of variants, with confidence): each LLM judge's Bradley–Terry board from its verdicts
+  on the arena battles, and each stored metric's per-variant mean, against people's board from the votes on
+  those battles: Arena-Hard's separability and agreement with confidence (``analysis.separability``).
 
 Every figure can be narrowed with a :class:`Scope`: one golden split, some variants, and the rating
 criterion that stands for "the humans".
@@ -30,6 +33,7 @@ from travelbot.analysis.agreement import (
     pairwise_agreement,
     system_agreement,
 )
+from travelbot.analysis.separability import RankingAgreement, mean_intervals, ranking_agreement, verdict_board
 from travelbot.store import Store, get_store
 
 WINNER_LABELS = {"model_a": "A", "model_b": "B", "tie": "tie", "tie (bothbad)": "tie"}
@@ -92,11 +96,13 @@ class StoreAgreement:
     criteria: dict[str, dict[str, Any]]  # rating criterion -> the judge's matching metric and correlations
     scope: Scope = ALL
     judges: dict[str, PairwiseAgreement] = field(default_factory=dict)  # judge model -> agreement with the votes
+    rankings: dict[str, RankingAgreement] = field(default_factory=dict)  # judge or metric -> its board vs people's
 
     def to_dict(self) -> dict[str, Any]:
         return {"scope": self.scope.to_dict(),
                 "votes": {m: a.to_dict() for m, a in self.votes.items()}, "votes_considered": self.votes_considered,
                 "judges": {m: a.to_dict() for m, a in self.judges.items()},
+                "rankings": {m: r.to_dict() for m, r in self.rankings.items()},
                 "ratings": {m: {k: e.to_dict() for k, e in c.items()} for m, c in self.ratings.items()},
                 "rated_answers": self.rated_answers,
                 "systems": {m: s.to_dict() for m, s in self.systems.items()},
@@ -118,11 +124,11 @@ def vote_agreement(metrics: Sequence[str], store: Store, *, scope: Scope = ALL, 
     from travelbot.analysis.judge_agreement import LENGTH_BASELINE, longer_label
     from travelbot.evaluation.metrics import MetricItem, score_answers
     from travelbot.evaluation.scorers import METRIC_SCORERS
-    from travelbot.feedback.votes import battle_rows
+    from travelbot.feedback.voter_quality import store_battles
 
     golden = scope.golden()
     battles = []
-    for row in battle_rows(store, include_flagged=False):
+    for row in store_battles(store)[0]:
         if not (scope.keeps_variant(row["model_a"]) and scope.keeps_variant(row["model_b"])):
             continue
         question, answer_a = _first_exchange(row["conversation_a"])
@@ -143,23 +149,30 @@ def vote_agreement(metrics: Sequence[str], store: Store, *, scope: Scope = ALL, 
     return result, len(battles)
 
 
+def battles_in_scope(store: Store, scope: Scope = ALL) -> list[dict[str, Any]]:
+    """The unflagged arena battles (FastChat rows) in scope: between two of the scope's variants and, with a
+    split, on that split's golden questions."""
+    from travelbot.feedback.voter_quality import store_battles
+
+    golden = scope.golden() if scope.split is not None else None
+    kept = []
+    for row in store_battles(store)[0]:
+        if not (scope.keeps_variant(row["model_a"]) and scope.keeps_variant(row["model_b"])):
+            continue
+        question, _ = _first_exchange(row["conversation_a"])
+        if golden is None or (question or "").strip() in golden:
+            kept.append(row)
+    return kept
+
+
 def judge_vote_agreement(store: Store, *, scope: Scope = ALL, rounds: int = 1000,
                          seed: int = 0) -> dict[str, PairwiseAgreement]:
     """Each LLM judge's verdicts on arena battles (any question, both orders) against the votes on
     them: judge model -> agreement over the unflagged battles it decided (in scope: between two of
     the scope's variants; with a split, only battles on that split's golden questions)."""
     from travelbot.feedback.battle_judge import judge_labels
-    from travelbot.feedback.votes import battle_rows
 
-    golden = scope.golden() if scope.split is not None else None
-    humans: dict[str, str] = {}
-    for row in battle_rows(store, include_flagged=False):
-        if not (scope.keeps_variant(row["model_a"]) and scope.keeps_variant(row["model_b"])):
-            continue
-        question, _ = _first_exchange(row["conversation_a"])
-        if golden is not None and (question or "").strip() not in golden:
-            continue
-        humans[row["question_id"]] = WINNER_LABELS[row["winner"]]
+    humans = {row["question_id"]: WINNER_LABELS[row["winner"]] for row in battles_in_scope(store, scope)}
     result = {}
     for model, labels in sorted(judge_labels(store).items()):
         shared = sorted(set(labels) & set(humans))
@@ -245,7 +258,40 @@ def store_agreement(metrics: Sequence[str] = ("bleu", "rougeL", "bertscore_f1"),
             systems[metric] = system_agreement(metric_by_item, human_by_item, rounds=rounds, seed=seed)
     criteria = criterion_agreement(store, scope, rounds=rounds, seed=seed)
     judges = judge_vote_agreement(store, scope=scope, rounds=rounds, seed=seed)
-    return StoreAgreement(votes, considered, ratings, len(rated), systems, criteria, scope, judges)
+    rankings = ranking_agreements(store, scope, rounds=rounds, seed=seed)
+    return StoreAgreement(votes, considered, ratings, len(rated), systems, criteria, scope, judges, rankings)
+
+
+def ranking_agreements(store: Store | None = None, scope: Scope = ALL, *, rounds: int = 1000,
+                       seed: int = 0) -> dict[str, RankingAgreement]:
+    """Each automatic ranking of the variants against people's Bradley–Terry board from the votes in scope,
+    with Arena-Hard's separability and agreement with confidence: each LLM judge's board (the same fit on its
+    verdicts of those battles) and each stored metric's per-variant mean over the evaluation answers in scope
+    (higher is better). A ranking sharing fewer than two variants with people's board is left out."""
+    from travelbot.feedback.battle_judge import judge_labels
+
+    store = store or get_store()
+    battles = battles_in_scope(store, scope)
+    people = verdict_board([(row["model_a"], row["model_b"], WINNER_LABELS[row["winner"]]) for row in battles],
+                           rounds=rounds, seed=seed)
+    if not people:
+        return {}
+    automatic: dict[str, tuple[str, dict]] = {}
+    for model, labels in sorted(judge_labels(store).items()):
+        judged = verdict_board([(row["model_a"], row["model_b"], labels.get(row["question_id"])) for row in battles],
+                               rounds=rounds, seed=seed)
+        if judged:
+            automatic[model] = ("LLM judge", judged)
+    answers = scope.answers(store)
+    for metric, values in sorted(_newest_scores(store, None, list(answers) if scope.narrows else None).items()):
+        by_variant: dict[str, list[float]] = defaultdict(list)
+        for answer_id, value in values.items():
+            if value is not None and answer_id in answers:
+                by_variant[answers[answer_id][0]].append(value)
+        automatic.setdefault(metric, ("metric", mean_intervals(by_variant, rounds=rounds, seed=seed)))
+    found = {name: ranking_agreement(name, intervals, people, kind=kind)
+             for name, (kind, intervals) in automatic.items()}
+    return {name: r for name, r in found.items() if r.pairs}
 
 
 def metric_correlations(store: Store | None = None, scope: Scope = ALL

@@ -158,6 +158,21 @@ def judgments_import(path: str, fmt: str, judges: tuple[str, ...], set_name: str
         click.echo(f"  {problem}", err=True)
 
 
+def _echo_rankings(rankings: dict) -> None:
+    """Each automatic ranking's separability and agreement with confidence against people's board, explained."""
+    from travelbot.analysis.separability import AGREEMENT_MEANS, SEPARABILITY_MEANS
+
+    if rankings:
+        click.echo(f"each automatic ranking of the variants against people's board:\n  {SEPARABILITY_MEANS}\n"
+                   f"  {AGREEMENT_MEANS}")
+    for name, ranking in rankings.items():
+        d = ranking.to_dict()
+        click.echo(f"  {name:<22} {ranking.kind:<9} {len(ranking.variants)} variants: separability "
+                   f"{format.separability(d['separability'])}, people's "
+                   f"{format.separability(d['people_separability'])}; agreement with confidence "
+                   f"{format.agreement_with_confidence(d['agreement_with_confidence'])}")
+
+
 @main.command()
 @click.option("--source", default="store", show_default=True,
               help="'store' (arena votes and ratings vs stored scores) or an imported judgment set's name.")
@@ -211,6 +226,7 @@ def agreement(source: str, metrics: str, reference_from: str | None, margin: flo
         for name, figures in found.criteria.items():
             click.echo(f"  {name:<13} vs {figures['judge_metric']:<18} " + "  ".join(
                 f"{k} {fmt(e.to_dict())}" for k, e in figures["correlations"].items()))
+        _echo_rankings(found.rankings)
         return
     result = set_agreement(source, metrics=[m.strip() for m in metrics.split(",") if m.strip()],
                            reference_from=reference_from, margin=margin, rounds=rounds, seed=seed)
@@ -233,6 +249,11 @@ def agreement(source: str, metrics: str, reference_from: str | None, margin: flo
                        f"accuracy first order {fmt(orders['accuracy_first_order'])}, swapped "
                        f"{fmt(orders['accuracy_swapped_order'])}, where both orders agree "
                        f"{fmt(orders['accuracy_consistent_items'])}")
+    _echo_rankings(result.rankings)
+    if not result.rankings:
+        from travelbot.analysis.judge_agreement import NO_RANKINGS
+
+        click.echo(NO_RANKINGS)
 
 
 @main.command()

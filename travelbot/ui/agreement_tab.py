@@ -15,6 +15,8 @@ from travelbot.ui.common import error_note
 COLUMNS = ["judge or metric", "kind", "n", "accuracy", "acc. without ties", "macro F1", "Cohen's kappa",
            "chose the longer answer"]
 CRITERIA_COLUMNS = ["criterion", "judge's verdict", "rated answers", "Spearman", "Kendall tau", "Pearson"]
+RANKING_COLUMNS = ["automatic ranking", "kind", "variants", "separability", "people's separability",
+                   "agreement with confidence"]
 DEFAULT_METRICS = ["bleu", "rougeL"]  # seconds on PandaLM's 999 pairs; BERTScore takes about a minute more
 ALL_SPLITS = "all"
 
@@ -66,7 +68,7 @@ def store_counts_warning(votes: int, rated: int) -> str:
 
 def compute_imported(source: str, *args) -> list:
     """:func:`compute` for an imported set chosen when the tab opened; nothing to do for the store."""
-    return [gr.skip()] * 3 if source == "store" else compute(source, *args)
+    return [gr.skip()] * 4 if source == "store" else compute(source, *args)
 
 
 def _sources() -> list[str]:
@@ -100,8 +102,9 @@ def headline_chart(names: list[str], estimates: list[dict], ceiling: dict | None
 
 def compute(source: str, metrics: list[str], reference_from: str, margin: float, split: str = ALL_SPLITS,
             variants: list[str] | None = None, criterion: str = "overall") -> list:
-    """[note, table, chart] for the chosen source; the store's figures within the chosen split, variants
-    and rating criterion."""
+    """[note, table, chart, rankings] for the chosen source; the store's figures within the chosen split,
+    variants and rating criterion. The rankings: each judge's (and metric's) ranking of the variants (or of an
+    imported set's models) against people's, by separability and agreement with confidence."""
     metrics = list(metrics or [])
     try:
         if source == "store":
@@ -143,13 +146,14 @@ def compute(source: str, metrics: list[str], reference_from: str, margin: float,
                 consistency, longer = biases["position_consistency"], biases["longer_preferred"]
                 note += (f" Judge {judge}: same verdict in both orders {estimate_of(consistency.to_dict())} "
                          f"(n={consistency.n}); chose the longer answer {estimate_of(longer.to_dict())} (n={longer.n}).")
-            return [note, rows, headline_chart(names, estimates, None, "Judges and metrics against the arena votes")]
+            return [note, rows, headline_chart(names, estimates, None, "Judges and metrics against the arena votes"),
+                    ranking_rows(found.rankings)]
         from travelbot.analysis.judge_agreement import set_agreement
 
         result = set_agreement(source, metrics=metrics, reference_from=reference_from or None,
                                margin=float(margin), rounds=1000)
     except TravelbotError as exc:
-        return [error_note(str(exc)), [], headline_chart([], [], None, "")]
+        return [error_note(str(exc)), [], headline_chart([], [], None, ""), []]
     from travelbot.analysis.judgments import BUNDLED_SETS
 
     rows, names, estimates = [], [], []
@@ -166,8 +170,24 @@ def compute(source: str, metrics: list[str], reference_from: str, margin: float,
             f"Human ceiling: leave-one-out {estimate_of(ceiling['leave_one_out'])}, Fleiss' kappa "
             f"{estimate_of(ceiling['fleiss_kappa'])}, Krippendorff's alpha {estimate_of(ceiling['krippendorff_alpha'])}. "
             "95% intervals: Wilson for accuracies, BCa bootstrap over items for F1 and kappa.")
+    if not result.rankings:
+        from travelbot.analysis.judge_agreement import NO_RANKINGS
+
+        note += f" {NO_RANKINGS}"
     return [note, rows, headline_chart(names, estimates, ceiling["leave_one_out"],
-                                       "Agreement with the human majority")]
+                                       "Agreement with the human majority"), ranking_rows(result.rankings)]
+
+
+def ranking_rows(rankings: dict) -> list[list]:
+    """One row per automatic ranking: its separability and agreement with confidence against people's board."""
+    from travelbot.format import agreement_with_confidence, separability
+
+    rows = []
+    for name, ranking in rankings.items():
+        d = ranking.to_dict()
+        rows.append([name, ranking.kind, len(ranking.variants), separability(d["separability"]),
+                     separability(d["people_separability"]), agreement_with_confidence(d["agreement_with_confidence"])])
+    return rows
 
 
 def people_views(metrics: list[str], scatter_metric: str | None, split: str = ALL_SPLITS,
@@ -220,6 +240,14 @@ def build(app: gr.Blocks, tab: gr.Tab | None = None) -> None:
     note = gr.Markdown(elem_id="agreement-note")
     chart = gr.Plot(label="Agreement with humans")
     table = gr.Dataframe(headers=COLUMNS, interactive=False, label="Agreement with the human majority")
+    from travelbot.analysis.separability import AGREEMENT_MEANS, SEPARABILITY_MEANS
+
+    gr.Markdown(f"{SEPARABILITY_MEANS}\n\n{AGREEMENT_MEANS}\n\nOn the store, a judge's ranking is the "
+                "Bradley–Terry board fitted on its verdicts of the voted battles and a metric's is each variant's "
+                "mean over its evaluation answers; on an imported set that names its models, each is the board "
+                "fitted on its verdicts of the items.")
+    separation = gr.Dataframe(headers=RANKING_COLUMNS, interactive=False,
+                              label="Each judge's and metric's ranking against people's (Arena-Hard), 95% intervals")
     heatmap = gr.Plot(label="Metric–metric correlation")
     gr.Markdown("#### This store: each metric against people's ratings, and the variants' order")
     scatter_metric = gr.Dropdown(list(METRIC_SCORERS) + ["judge_overall", "faithfulness", "answer_correctness"],
@@ -233,9 +261,10 @@ def build(app: gr.Blocks, tab: gr.Tab | None = None) -> None:
         event(people_views, [metrics, scatter_metric, split, variants, criterion],
               [scatter, rankings, criteria, heatmap], api_visibility="private")
     opened(lambda: gr.Dropdown(choices=_store_variants()), None, variants, api_visibility="private")
+    figures = [note, table, chart, separation]
     opening = opened(opening_view, None, [source, reference_from], api_visibility="private").then(
-        compute_imported, [source, metrics, reference_from, margin, split, variants, criterion], [note, table, chart],
+        compute_imported, [source, metrics, reference_from, margin, split, variants, criterion], figures,
         api_visibility="private")
     # A person's own Compute replaces the figures the tab opened on (which must not land after it).
-    run.click(compute, [source, metrics, reference_from, margin, split, variants, criterion], [note, table, chart],
+    run.click(compute, [source, metrics, reference_from, margin, split, variants, criterion], figures,
               api_name="agreement", cancels=[opening])
