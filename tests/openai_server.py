@@ -88,7 +88,11 @@ class OpenAIServer:
                     kind = "rate_limit_exceeded" if status == 429 else "server_error"
                     self._json(status, {"error": {"message": f"injected {status}", "type": kind}})
                     return
-                text = server.answer(body)
+                try:
+                    text = server.answer(body)
+                except LookupError as exc:  # as vLLM answers a model (or LoRA adapter) it does not serve
+                    self._json(404, {"error": {"message": str(exc).strip("'\""), "type": "NotFoundError"}})
+                    return
                 words = text.split(" ")
                 usage = {"prompt_tokens": sum(len(str(m.get("content", "")).split()) for m in body["messages"]),
                          "completion_tokens": len(words)}

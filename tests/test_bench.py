@@ -46,3 +46,22 @@ def test_bench_chat_reports_every_variant_against_the_reference(home):
 
     saved = json.loads(chat_figures_path().read_text(encoding="utf-8"))  # the verdict's serving memory
     assert saved["rss_mb"] == figures["rss_mb"] and len(saved["variants"]) == len(figures["variants"])
+
+
+@pytest.mark.slow
+def test_bench_eval_times_a_fresh_run_and_compares_batched_with_single_answers(home):
+    from click.testing import CliRunner
+
+    from travelbot.cli import main
+
+    result = CliRunner().invoke(main, ["bench", "eval", "--limit", "2", "--compare", "1", "--max-new-tokens", "8",
+                                       "--batch-size", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output[result.output.index("{"):])
+    variants = figures["variants"]
+    assert figures["answers"] == 2 * len(variants) and "smollm2-raft" in variants
+    assert 0 < figures["completion_tokens"] <= 8 * figures["answers"] and figures["wall_s"] > 0
+    assert figures["vs_reference"] == round(figures["generation_tokens_per_s"]
+                                            / figures["reference"]["decode_tokens_per_s"], 3)
+    assert set(figures["batched_equals_single"]) == set(variants)
+    assert all(s["answers"] == 1 and 0 <= s["identical"] <= 1 for s in figures["batched_equals_single"].values())

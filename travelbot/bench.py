@@ -294,3 +294,64 @@ def save_chat_figures(figures: dict[str, Any], settings=None) -> None:
     partial = path.with_suffix(".json.partial")
     partial.write_text(json.dumps(figures, indent=1, default=str), encoding="utf-8")
     partial.replace(path)
+
+
+def bench_eval(batch_size: int = 8, split: str = "dev", limit: int | None = None, compare: int = 4,
+               max_new_tokens: int | None = None) -> dict[str, Any]:
+    """A golden-answer run of every local variant of the first local base over ``split`` (fresh store: nothing
+    cached), ``batch_size`` answers decoded together per variant, timed; against llama.cpp's single-stream
+    decode of the bare base in the same run. ``compare`` questions are also answered one at a time, to
+    count how often a batched greedy answer equals the single one."""
+    from travelbot.data.golden import golden_path, load_golden
+    from travelbot.evaluation.answers import DEFAULT_SETTINGS, golden_answers
+    from travelbot.models.generation import one_by_one
+    from travelbot.models.llamacpp_backend import cpu_threads
+    from travelbot.store import Store
+
+    settings = get_settings()
+    variants = [v for v in get_registry(settings).variants().values() if v.base.local]
+    variants = [v for v in variants if v.base.name == variants[0].base.name] if variants else []
+    if not variants:
+        return {"error": "no local variant to benchmark"}
+    base_variant = next((v for v in variants if v.adapter is None), variants[0])
+    backend = backend_for(base_variant.base)
+    questions = load_golden(golden_path(settings), split=split)[0][:limit]
+    length = {"max_new_tokens": max_new_tokens} if max_new_tokens else {}
+    for variant in variants:  # adapters exported and loaded, retriever loaded: the run times generation
+        getattr(backend, "load_adapter", lambda v: None)(variant)
+    reference = llamacpp_reference(base_variant, 128, cpu_threads())
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(f"sqlite:///{Path(tmp) / 'bench.db'}")
+        try:
+            golden_answers(variants[:1], questions[:1], store, settings={**DEFAULT_SETTINGS, **length})  # warm-up
+            store = Store(f"sqlite:///{Path(tmp) / 'run.db'}")
+            start = time.perf_counter()
+            answers = golden_answers(variants, questions, store, settings={**DEFAULT_SETTINGS, **length},
+                                     batch_size=batch_size)
+            wall = time.perf_counter() - start
+        finally:
+            store.close()
+    tokens = sum(a.completion_tokens for a in answers)
+    per_variant = {v.name: sum(a.completion_tokens for a in answers if a.variant == v.name) for v in variants}
+    speed = tokens / wall if wall else 0.0
+    same: dict[str, Any] = {}
+    if compare and hasattr(backend, "complete_batch"):
+        from travelbot.evaluation.answers import _prompt
+
+        for variant in variants:
+            conversations = [_prompt(variant, q.question)[0] for q in questions[:compare]]
+            effective = variant.settings.updated(**{**DEFAULT_SETTINGS, **length})
+            single = [t for t, _ in one_by_one(backend, variant, conversations, effective)]
+            batched = [t for t, _ in backend.complete_batch(variant, conversations, effective)]
+            parted = [next((i for i, (a, b) in enumerate(zip(x, y)) if a != b), min(len(x), len(y)))
+                      for x, y in zip(single, batched, strict=True) if x != y]
+            same[variant.name] = {"answers": len(single), "identical": len(single) - len(parted),
+                                  "first_difference_chars": parted}
+    return {
+        "backend": type(backend).__name__, "threads": cpu_threads(), "split": split, "questions": len(questions),
+        "variants": [v.name for v in variants], "batch_size": batch_size, "answers": len(answers),
+        "completion_tokens": tokens, "completion_tokens_by_variant": per_variant, "wall_s": round(wall, 1),
+        "generation_tokens_per_s": round(speed, 2), "reference": reference,
+        "vs_reference": round(speed / reference["decode_tokens_per_s"], 3) if reference.get("decode_tokens_per_s") else None,
+        "batched_equals_single": same,
+    }

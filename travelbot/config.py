@@ -140,7 +140,7 @@ class Settings:
     ratings_per_day: int = 200
     leaderboard_min_battles: int = 20  # a variant with fewer battles is provisional on the leaderboard
     arena_question_cap: int = 20  # battles counted per identical first question (0: no cap)
-    arena_pairing: str = "balanced"  # "balanced" (deficit against target shares) or "active" (feedback.pairing)
+    arena_pairing: str = "active"  # "active" (feedback.pairing) or "balanced" (deficit against target shares)
     max_upload_mb: int = 5  # largest file a visitor may upload
     max_system_prompt_chars: int = 2000
     max_prompt_tokens: int = 3072  # a conversation (system prompt, history, retrieved passages) longer than this is refused
@@ -245,7 +245,7 @@ class Settings:
             ratings_per_day=_int(env, "TRAVELBOT_RATINGS_PER_DAY", 200),
             leaderboard_min_battles=max(_int(env, "TRAVELBOT_LEADERBOARD_MIN_BATTLES", 20), 0),
             arena_question_cap=max(_int(env, "TRAVELBOT_ARENA_QUESTION_CAP", 20), 0),
-            arena_pairing=_choice(env, "TRAVELBOT_ARENA_PAIRING", ("balanced", "active")),
+            arena_pairing=_choice(env, "TRAVELBOT_ARENA_PAIRING", ("active", "balanced")),
             max_upload_mb=_int(env, "TRAVELBOT_MAX_UPLOAD_MB", 5),
             max_system_prompt_chars=_int(env, "TRAVELBOT_MAX_SYSTEM_PROMPT_CHARS", 2000),
             max_prompt_tokens=_int(env, "TRAVELBOT_MAX_PROMPT_TOKENS", 3072),

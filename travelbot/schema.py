@@ -383,3 +383,14 @@ def m009_judgment_models(conn: Connection) -> None:
     """The two models each imported judgment compares (empty where the source does not name them)."""
     conn.exec_driver_sql("ALTER TABLE judgments ADD COLUMN model_a TEXT")
     conn.exec_driver_sql("ALTER TABLE judgments ADD COLUMN model_b TEXT")
+
+
+# Which back-end generated each variant's answers in an evaluation run (m010): llama.cpp, transformers or an
+# endpoint answer the same question differently, and the run says which it was.
+eval_runs.append_column(Column("backends", JSON))
+
+
+@migration
+def m010_run_backends(conn: Connection) -> None:
+    """The back-end of each variant in an evaluation run (empty for runs made before)."""
+    conn.exec_driver_sql("ALTER TABLE eval_runs ADD COLUMN backends JSON")

@@ -64,6 +64,42 @@ def test_the_key_follows_the_adapter_question_and_settings(registry, questions) 
         replace(raft, passage_sentences=raft.passage_sentences + 1), questions[0], SETTINGS)
 
 
+def test_the_key_follows_the_back_end_and_the_weights(registry, questions) -> None:
+    from travelbot.config import get_settings, set_settings
+    from travelbot.models import backend_kind
+
+    base = registry.variant("smollm2-135m")
+    key = answer_key(base, questions[0], SETTINGS)
+    previous = get_settings()
+    other = "transformers" if backend_kind(base.base) == "llamacpp" else "llamacpp"
+    try:
+        set_settings(replace(previous, backend=other))
+        assert answer_key(base, questions[0], SETTINGS) != key  # another back-end, other arithmetic
+    finally:
+        set_settings(previous)
+    assert answer_key(base, questions[0], SETTINGS) == key
+    moved = replace(base, base=replace(base.base, gguf_file=None, gguf_package=None, model_id="someone/other-135m"))
+    assert answer_key(moved, questions[0], SETTINGS) != key  # other weights under the same names
+
+
+def test_answers_say_their_back_end_and_each_batch_holds_one_variant(store: Store, registry, questions, monkeypatch) -> None:
+    from travelbot.models import backend_for, backend_kind
+
+    variants = [registry.variant("smollm2-135m"), registry.variant("smollm2-qlora")]
+    backend = backend_for(variants[0].base)
+    calls: list[tuple[str, int]] = []
+    original = type(backend).complete_batch
+
+    def recorded(self, variant, conversations, settings):
+        calls.append((variant.name, len(conversations)))
+        return original(self, variant, conversations, settings)
+
+    monkeypatch.setattr(type(backend), "complete_batch", recorded)
+    answers = golden_answers(variants, questions, store, settings=SETTINGS, batch_size=3)
+    assert calls == [("smollm2-135m", 3), ("smollm2-qlora", 3)]  # one adapter per batch
+    assert {a.settings["backend"] for a in answers} == {backend_kind(variants[0].base)}
+
+
 def test_each_variant_keeps_its_own_length_unless_the_run_sets_one(registry) -> None:
     from travelbot.chat import reply_length
     from travelbot.evaluation.answers import DEFAULT_SETTINGS

@@ -54,7 +54,7 @@ def test_the_rule_is_a_setting():
     from travelbot.config import Settings
     from travelbot.errors import TravelbotError
 
-    assert Settings.from_env({}).arena_pairing == "balanced"  # active took more votes in bench/arena_stats.py
-    assert Settings.from_env({"TRAVELBOT_ARENA_PAIRING": "Active"}).arena_pairing == "active"
-    with pytest.raises(TravelbotError, match="TRAVELBOT_ARENA_PAIRING must be one of balanced, active"):
+    assert Settings.from_env({}).arena_pairing == "active"
+    assert Settings.from_env({"TRAVELBOT_ARENA_PAIRING": "Balanced"}).arena_pairing == "balanced"
+    with pytest.raises(TravelbotError, match="TRAVELBOT_ARENA_PAIRING must be one of active, balanced"):
         Settings.from_env({"TRAVELBOT_ARENA_PAIRING": "greedy"})

@@ -295,3 +295,35 @@ except TravelbotError as exc:
     assert done.returncode == 0, done.stderr[-2000:]
     assert "refused: TRAVELBOT_BACKEND=llamacpp needs llama-cpp-python" in done.stdout
 
+
+
+# -- several answers in one batch ------------------------------------------------------------------
+QUESTIONS = ("What should I pack for Lisbon in May?", "Is the Japan Rail Pass worth it for ten days?",
+             "How do I get from Rome's airport to the centre?", "Any safety tips for Mexico City?")
+
+
+def test_a_batch_starts_each_answer_as_one_at_a_time(fast, base_variant, registry):
+    """Each prompt is read alone, as a single answer reads it, so each first token is the single answer's.
+    Later steps multiply several rows at once, where llama.cpp's kernels may sum in another order and tip
+    a close call: ``travelbot bench eval`` counts how often a batched greedy answer parts from the single
+    one, and where."""
+    from travelbot.models.generation import one_by_one
+
+    for variant in (base_variant, registry.variant("smollm2-qlora")):
+        conversations = [_messages(variant, [{"role": "user", "content": q}]) for q in QUESTIONS]
+        settings = GenerationSettings(temperature=0.0, max_new_tokens=6, repetition_penalty=1.1)
+        single = one_by_one(fast, variant, conversations, settings)
+        batched = fast.complete_batch(variant, conversations, settings)
+        assert [fast.tokenize(t)[:1] for t, _ in batched] == [fast.tokenize(t)[:1] for t, _ in single], variant.name
+        for (_, one), (_, many) in zip(single, batched, strict=True):
+            assert many.prompt_tokens == one.prompt_tokens and many.completion_tokens == 6
+            assert many.finish_reason == "length" and 0 < many.first_token_seconds <= many.seconds
+
+
+def test_a_batch_stops_each_answer_on_its_own(fast, base_variant):
+    conversations = [_messages(base_variant, [{"role": "user", "content": "Say just: yes."}]),
+                     _messages(base_variant, [{"role": "user", "content": QUESTIONS[0]}])]
+    settings = GenerationSettings(temperature=0.0, max_new_tokens=48, repetition_penalty=1.1)
+    (short, first), (long, second) = fast.complete_batch(base_variant, conversations, settings)
+    assert first.finish_reason == "stop" and first.completion_tokens < 48 and short
+    assert second.finish_reason == "length" and second.completion_tokens == 48 and len(long) > len(short)

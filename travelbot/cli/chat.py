@@ -97,6 +97,33 @@ def bench() -> None:
     """Benchmarks that print figures."""
 
 
+@bench.command("eval")
+@click.option("--batch-size", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="Answers of one variant decoded together.")
+@click.option("--split", type=click.Choice(["dev", "test", "train"]), default="dev", show_default=True)
+@click.option("--limit", type=click.IntRange(1, 10**6), default=None, help="Only the first N questions.")
+@click.option("--compare", type=click.IntRange(0, 100), default=4, show_default=True,
+              help="Questions also answered one at a time, to compare batched and single greedy answers.")
+@click.option("--max-new-tokens", type=click.IntRange(1, 4096), default=None, help="Default: each variant's own.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@user_errors
+def bench_eval_command(batch_size: int, split: str, limit: int | None, compare: int, max_new_tokens: int | None,
+                       as_json: bool) -> None:
+    """Wall time and generation tokens/s of a golden-answer run of every local variant (nothing cached), against
+    llama.cpp's single-stream decode of the bare base; how often batched greedy answers equal single ones."""
+    from travelbot.bench import bench_eval
+
+    figures = bench_eval(batch_size=batch_size, split=split, limit=limit, compare=compare, max_new_tokens=max_new_tokens)
+    if as_json or "error" in figures:
+        print_json(figures)
+        return
+    click.echo(f"{figures['answers']} answers ({len(figures['variants'])} variants x {figures['questions']} questions, "
+               f"batches of {figures['batch_size']}) in {figures['wall_s']} s: {figures['generation_tokens_per_s']} tok/s, "
+               f"{figures['vs_reference']}x llama.cpp's single stream on the bare base")
+    for name, same in figures["batched_equals_single"].items():
+        click.echo(f"  {name}: {same['identical']}/{same['answers']} batched answers equal the single ones")
+
+
 @bench.command("chat")
 @click.option("--max-new-tokens", type=click.IntRange(8, 2048), default=128, show_default=True)
 @click.option("--min-adapters", type=click.IntRange(0, 16), default=4, show_default=True,

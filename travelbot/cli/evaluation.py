@@ -113,6 +113,8 @@ def evaluate_command(variants: str | None, scorers: str, split: str, limit: int 
     usage = results.run.get("usage") or {}
     if usage:
         click.echo(f"judge: {format.judge_usage(usage)}")
+    if results.run.get("backends"):
+        click.echo("answered by: " + ", ".join(f"{v} on {b}" for v, b in results.run["backends"].items()))
 
 
 @main.group()

@@ -16,7 +16,7 @@ from typing import Any
 
 from travelbot.data.golden import GoldenQuestion
 from travelbot.evaluation import repository
-from travelbot.models import Variant, generate_batch_stats
+from travelbot.models import Variant, backend_kind, generate_batch_stats, weights_identity
 from travelbot.schema import utc_now
 from travelbot.store import Store
 
@@ -58,8 +58,11 @@ class EvalAnswer:
 
 
 def answer_key(variant: Variant, question: GoldenQuestion, settings: dict[str, Any]) -> str:
-    """The cache key of an answer: changes when the adapter, the question, what is retrieved or the settings change."""
+    """The cache key of an answer: changes when the adapter, the base's weights, the back-end that generates
+    (llama.cpp, transformers or an endpoint: different arithmetic, different answers), the question, what is
+    retrieved or the settings change."""
     payload = {"variant": variant.name, "revision": variant.revision, "base": variant.base.name,
+               "weights": weights_identity(variant.base), "backend": backend_kind(variant.base),
                "retriever": variant.retriever, "system": variant.effective_system_prompt,
                "question": question.question, "settings": variant.settings.updated(**settings).to_dict()}
     if variant.retriever:  # how many documents, and how much of each, the variant reads
@@ -120,6 +123,7 @@ def golden_answers(
                 return [results[(v.name, q.id)] for v in variants for q in questions if (v.name, q.id) in results]
             chunk = todo[start : start + max(batch_size, 1)]
             prompts = [_prompt(variant, q.question) for q in chunk]
+            backend = backend_kind(variant.base)
             try:
                 outputs = generate_batch_stats(variant, [m for m, _ in prompts], batch_size=len(chunk), **settings)
                 errors: list[str | None] = [None] * len(chunk)
@@ -134,7 +138,8 @@ def golden_answers(
                     "cache_key": keys[q.id], "variant": variant.name, "variant_revision": variant.revision,
                     "base": variant.base.name, "method": variant.method, "question_id": q.id,
                     "question": q.question, "golden": q.reference_answer, "answer": _shown(variant, raw),
-                    "raw_answer": raw, "contexts": contexts, "settings": variant.settings.updated(**settings).to_dict(),
+                    "raw_answer": raw, "contexts": contexts,
+                    "settings": {**variant.settings.updated(**settings).to_dict(), "backend": backend},
                     "prompt_tokens": stats.prompt_tokens, "completion_tokens": stats.completion_tokens,
                     "seconds": round(stats.seconds, 4),  # in a padded batch, this answer's share of its time
                     "batch_size": len(chunk), "finish_reason": stats.finish_reason or "stop", "error": error,

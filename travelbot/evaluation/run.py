@@ -29,6 +29,7 @@ from travelbot.evaluation import repository
 from travelbot.evaluation.answers import DEFAULT_SETTINGS, EvalAnswer, Progress, golden_answers
 from travelbot.evaluation.scorers import LLM_SCORERS, REFERENCE_SCORERS, SCORER_NAMES, SCORERS
 from travelbot.evaluation.scores import Score, ScorerInfo
+from travelbot.models import backend_kind
 from travelbot.store import Store, get_store
 
 log = logging.getLogger(__name__)
@@ -222,6 +223,7 @@ def evaluate(config: EvalConfig, *, store: Store | None = None, settings: Settin
         "question_limit": config.limit, "scorers": list(config.scorers), "settings": generation,
         "progress": {"owner": owner},
         "judge": {"model": judge.endpoint.model, "base_url": judge.endpoint.base_url} if judge else None,
+        "backends": {v.name: backend_kind(v.base, settings) for v in variants},
     }, before_commit=running_here)
     status, error = "failed", None
     outer_progress, outer_stop = progress, should_stop

@@ -1,18 +1,19 @@
-"""Which pair the arena shows next, once every pair has a few votes: the one whose next vote should
-shrink the uncertainty that matters most, the order of the top variants (``TRAVELBOT_ARENA_PAIRING=active``;
-the default, ``balanced``, keeps drawing by deficit against each pair's target share: in
-``bench/arena_stats.py`` this rule has so far needed more votes than uniform drawing to separate the top two,
-median 712 against 600 over 20 paired repeats, so it is not the default).
+"""Which pair the arena shows next, once every pair has a few votes: the one whose next vote is expected
+to shrink most the uncertainty that matters, the order of the top variants (``TRAVELBOT_ARENA_PAIRING=active``,
+the default; ``balanced`` keeps drawing by deficit against each pair's target share).
 
-Chatbot Arena (Chiang et al. 2024, §5.2) draws a pair with probability proportional to how much one more
-vote would shrink its interval: ``sqrt(1/(n p q)) - sqrt(1/((n + 1) p q))`` for a pair with ``n`` votes
-and win probability ``p = 1 - q`` (Bradley–Terry, the board's weak prior). Here that gain is weighted by
-what the vote can still change: the chance the pair's order is not yet settled, ``2 Phi(-|d| / se)`` with
-``se = 1/sqrt(n p q)`` its head-to-head standard error, and by whether the pair involves one of the two
-best-rated variants (1, else ``OTHERS``). A floor of exploration keeps every pair in play: each draw is
-with probability ``EXPLORATION`` uniform over the pairs. Until every pair has ``ACTIVE_AFTER`` votes the
-balanced rule draws. ``bench/arena_stats.py`` reports, from the same strengths and seeds, how many votes
-each rule takes to separate the top two.
+Chatbot Arena (Chiang et al. 2024, §5.2) draws a pair in proportion to how much one more vote would shrink
+that pair's own interval. Separating the top variants is better served by asking what a vote does to the
+intervals of the leader's lead over each other variant, since a vote on any pair moves them through the
+whole Bradley–Terry fit. With ``I`` the fit's information matrix (the board's weak prior plus ``n p q`` per
+pair; ``p`` the fitted win probability, ``q = 1 - p``) and ``C = I^-1``, one more vote on pair ``u = e_a - e_b``
+shrinks the variance of a contrast ``c`` (leader minus variant j) by ``p q (c' C u)^2 / (1 + p q u' C u)``
+(Sherman–Morrison). Each contrast is weighted by the chance that variant j is really ahead of the leader,
+``Phi(-d_j / se_j)``; a pair's score is the weighted sum, and pairs are drawn in proportion to the score
+cubed (close to always taking the best pair, without locking onto it). A floor of exploration keeps every
+pair in play: ``EXPLORATION`` of the draws are spread evenly over the pairs. Until every pair has
+``ACTIVE_AFTER`` votes the balanced rule draws. ``bench/arena_stats.py`` reports, from the same strengths and
+seeds, how many votes this rule and uniform drawing take to separate the top two.
 """
 
 from __future__ import annotations
@@ -22,36 +23,58 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
 from scipy.stats import norm
 
-from travelbot.feedback.leaderboard import bradley_terry
+from travelbot.feedback.leaderboard import bradley_terry, prior_precision
 
 ACTIVE_AFTER = 3  # votes per pair before the active rule takes over
-EXPLORATION = 0.2  # share of draws spread evenly over all pairs
-OTHERS = 0.25  # weight of a pair that involves neither of the two best-rated variants
-PAIRINGS = ("active", "balanced")
+EXPLORATION = 0.1  # share of draws spread evenly over all pairs
+SHARPNESS = 3.0  # pairs are drawn in proportion to their score to this power
+PAIRINGS = ("balanced", "active")
 
 
 def active_weights(pairs: list[frozenset], battles: Iterable[Mapping[str, Any]]) -> list[float] | None:
     """Draw weights for ``pairs`` (summing to 1), or None while some pair has fewer than ``ACTIVE_AFTER`` votes."""
-    rows = [row for row in battles if frozenset((row.get("model_a"), row.get("model_b"))) in set(pairs)]
+    wanted = set(pairs)
+    rows = [row for row in battles if frozenset((row.get("model_a"), row.get("model_b"))) in wanted]
     votes = Counter(frozenset((row["model_a"], row["model_b"])) for row in rows)
     if not pairs or any(votes[pair] < ACTIVE_AFTER for pair in pairs):
         return None
-    to_theta = math.log(10.0) / 400.0
     ratings = bradley_terry(rows)
-    top = set(sorted(ratings, key=lambda name: -ratings[name])[:2])
-    gains = []
+    names = sorted(ratings)
+    index = {name: i for i, name in enumerate(names)}
+    theta = np.array([ratings[name] for name in names]) * math.log(10.0) / 400.0
+    k = len(names)
+    battles_each = np.zeros(k)
+    directions, information = [], []
     for pair in pairs:
-        a, b = sorted(pair)
-        p = 1.0 / (1.0 + math.exp(-(ratings[a] - ratings[b]) * to_theta))
-        information = p * (1.0 - p)
-        n = votes[pair]
-        gain = math.sqrt(1.0 / (n * information)) - math.sqrt(1.0 / ((n + 1) * information))
-        unsettled = 2.0 * norm.sf(abs(ratings[a] - ratings[b]) * to_theta * math.sqrt(n * information))
-        gains.append(gain * unsettled * (1.0 if pair & top else OTHERS))
-    total = sum(gains)
+        a, b = (index[name] for name in sorted(pair))
+        u = np.zeros(k)
+        u[a], u[b] = 1.0, -1.0
+        p = 1.0 / (1.0 + math.exp(-(theta[a] - theta[b])))
+        directions.append(u)
+        information.append(p * (1.0 - p))
+        battles_each[[a, b]] += votes[pair]
+    fisher = np.diag(prior_precision(battles_each))
+    for pair, u, pq in zip(pairs, directions, information, strict=True):
+        fisher += votes[pair] * pq * np.outer(u, u)
+    covariance = np.linalg.inv(fisher)
+    leader = int(np.argmax(theta))
+    contrasts, weights = [], []
+    for j in range(k):
+        if j != leader:
+            c = np.zeros(k)
+            c[leader], c[j] = 1.0, -1.0
+            contrasts.append(c)
+            weights.append(norm.sf((theta[leader] - theta[j]) / math.sqrt(c @ covariance @ c)))
+    scores = []
+    for u, pq in zip(directions, information, strict=True):
+        moved = covariance @ u
+        shrink = pq / (1.0 + pq * (u @ moved))
+        scores.append(sum(w * shrink * (c @ moved) ** 2 for c, w in zip(contrasts, weights, strict=True)))
+    sharpened = np.asarray(scores) ** SHARPNESS
     spread = 1.0 / len(pairs)
-    if total <= 0:
+    if not sharpened.sum() > 0:
         return [spread] * len(pairs)
-    return [(1.0 - EXPLORATION) * g / total + EXPLORATION * spread for g in gains]
+    return list((1.0 - EXPLORATION) * sharpened / sharpened.sum() + EXPLORATION * spread)

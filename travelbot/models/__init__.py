@@ -26,6 +26,7 @@ __all__ = [
     "generate_batch",
     "generate_batch_stats",
     "get_registry",
+    "weights_identity",
 ]
 
 _backends: dict[str, Backend] = {}
@@ -78,6 +79,19 @@ def backend_for(base: Base, settings: Settings | None = None, kind: str | None =
 
                 _backends[key] = TransformersBackend(base, settings)
         return _backends[key]
+
+
+def weights_identity(base: Base) -> str:
+    """What the base's weights are, for cache keys: the GGUF file (name and size), the local folder, the Hub
+    model or the endpoint's model; answers of different weights are never mixed."""
+    if base.source == "openai":
+        return f"openai:{base.endpoint}#{base.model}"
+    if base.source == "gguf":
+        from travelbot.models.loading import gguf_location
+
+        path = gguf_location(base)
+        return f"gguf:{path.name}:{path.stat().st_size if path.exists() else 0}"
+    return f"{base.source}:{base.local_dir or base.model_id}"
 
 
 def _validate_messages(messages: list[Message]) -> None:

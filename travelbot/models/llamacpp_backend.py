@@ -16,6 +16,7 @@ import ctypes
 import functools
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -66,12 +67,13 @@ def _llama():
 class LlamaContext:
     """A llama.cpp context (KV cache + compute buffers) with at most one LoRA adapter set on it."""
 
-    def __init__(self, model, n_ctx: int, threads: int, threadpool: int | None = None) -> None:
+    def __init__(self, model, n_ctx: int, threads: int, threadpool: int | None = None, sequences: int = 1) -> None:
         lc = _llama()
         params = lc.llama_context_default_params()
         params.n_ctx = n_ctx
         params.n_batch = params.n_ubatch = min(512, n_ctx)
-        params.n_seq_max = 1
+        params.n_seq_max = sequences
+        params.kv_unified = sequences > 1  # the sequences share one cache of n_ctx cells, each using what it needs
         params.n_threads = params.n_threads_batch = threads
         self.lc, self.n_ctx, self.n_batch = lc, n_ctx, params.n_batch
         self.ctx = lc.llama_init_from_model(model, params)
@@ -104,12 +106,56 @@ class LlamaContext:
                 raise TravelbotError("llama.cpp could not decode the prompt; shorten the conversation.")
 
     def logits(self, n_vocab: int) -> np.ndarray:
-        return np.ctypeslib.as_array(self.lc.llama_get_logits_ith(self.ctx, -1), shape=(n_vocab,))
+        return self.logits_at(-1, n_vocab)
+
+    def logits_at(self, row: int, n_vocab: int) -> np.ndarray:
+        """Logits of the batch's ``row``-th output (-1: the last)."""
+        return np.ctypeslib.as_array(self.lc.llama_get_logits_ith(self.ctx, row), shape=(n_vocab,))
 
     def close(self) -> None:
         if self.ctx:
             self.lc.llama_free(self.ctx)
             self.ctx = None
+
+
+class BatchDecoder:
+    """Several sequences in one llama.cpp context: their prompts, then one token of each per step."""
+
+    def __init__(self, context: LlamaContext, sequences: int) -> None:
+        self.context, self.lc = context, context.lc
+        self.batch = self.lc.llama_batch_init(context.n_batch, 0, sequences)
+
+    def _decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
+        batch = self.batch
+        for i, (seq, token, position, wanted) in enumerate(entries):
+            batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, position, 1
+            batch.seq_id[i][0], batch.logits[i] = seq, wanted
+        batch.n_tokens = len(entries)
+        if self.lc.llama_decode(self.context.ctx, batch) != 0:
+            raise TravelbotError("llama.cpp could not decode the batch; ask for fewer answers at once.")
+
+    def prompts(self, prompts: list[list[int]]) -> dict[int, np.ndarray]:
+        """Read each prompt on its own, in chunks of the context's batch size, as a single answer reads it (a
+        prompt split differently gives slightly different logits); a copy of each one's last logits."""
+        first: dict[int, np.ndarray] = {}
+        size = self.context.n_batch
+        n_vocab = self.lc.llama_vocab_n_tokens(self.lc.llama_model_get_vocab(self.lc.llama_get_model(self.context.ctx)))
+        for seq, prompt in enumerate(prompts):
+            for start in range(0, len(prompt), size):
+                chunk = prompt[start:start + size]
+                self._decode([(seq, token, start + i, start + i == len(prompt) - 1) for i, token in enumerate(chunk)])
+            first[seq] = self.context.logits(n_vocab).copy()
+        return first
+
+    def step(self, feed: list[tuple[int, int, int]]) -> dict[int, int]:
+        """Decode one token for each (sequence, token, position); the row of each sequence's logits."""
+        self._decode([(seq, token, position, True) for seq, token, position in feed])
+        return {seq: i for i, (seq, _, _) in enumerate(feed)}
+
+    def __del__(self) -> None:
+        if getattr(self, "batch", None) is not None:
+            self.lc.llama_batch_free(self.batch)
+            self.batch = None
 
 
 class Sampler:
@@ -336,8 +382,66 @@ class LlamaCppBackend:
     def complete_batch(
         self, variant: Variant, conversations: list[list[Message]], settings: GenerationSettings
     ) -> list[tuple[str, GenerationStats]]:
-        """One conversation after another (each streamed, with its own timings)."""
-        return one_by_one(self, variant, conversations, settings)
+        """Whole answers to several conversations of one variant, decoded together: one llama.cpp sequence
+        per conversation in one context (one adapter), every step one batch with a token of each unfinished
+        answer, so the weights are read once per step for all of them. Each answer's ``seconds`` is the
+        batch's wall time; its first token comes after every prompt was read."""
+        if len(conversations) <= 1:
+            return one_by_one(self, variant, conversations, settings)
+        adapter = self._adapter(variant)
+        prompts = [self.prompt_ids(messages) for messages in conversations]
+        for prompt in prompts:
+            if len(prompt) >= self.n_ctx_train:
+                raise TravelbotError(f"A conversation is {len(prompt)} tokens long; base {self.base.name!r} reads at "
+                                     f"most {self.n_ctx_train - 1}.")
+        budgets = [min(settings.max_new_tokens, self.n_ctx_train - len(p)) for p in prompts]
+        cells = sum(len(p) + b for p, b in zip(prompts, budgets, strict=True))
+        stats = [GenerationStats(prompt_tokens=len(p), finish_reason="length") for p in prompts]
+        samplers = [Sampler(settings, self.n_vocab, p) for p in prompts]
+        answers: list[list[int]] = [[] for _ in prompts]
+        start = time.perf_counter()
+        with self.lock:
+            context = LlamaContext(self.model, -(-cells // CONTEXT_STEP) * CONTEXT_STEP, self.threads,
+                                   self.threadpool, sequences=len(prompts))
+        try:
+            context.start(adapter)
+            batch = BatchDecoder(context, len(prompts))
+            with self.lock:
+                first = batch.prompts(prompts)
+            rows: dict[int, int] = {}
+            live = list(range(len(prompts)))
+            positions = [len(p) for p in prompts]
+            while live:
+                next_live, feed = [], []
+                for seq in live:
+                    logits = first.pop(seq) if seq in first else context.logits_at(rows[seq], self.n_vocab)
+                    token = samplers[seq](logits)
+                    if stats[seq].first_token_seconds is None:
+                        stats[seq].first_token_seconds = time.perf_counter() - start
+                    if self.is_stop(token):
+                        stats[seq].finish_reason = "stop"
+                        continue
+                    answers[seq].append(token)
+                    stats[seq].completion_tokens += 1
+                    samplers[seq].accept(token)
+                    if len(answers[seq]) < budgets[seq]:
+                        next_live.append(seq)
+                        feed.append((seq, token, positions[seq]))
+                        positions[seq] += 1
+                live = next_live
+                if feed:
+                    with self.lock:
+                        rows = batch.step(feed)
+        finally:
+            with self.lock:
+                context.close()
+        elapsed = time.perf_counter() - start
+        results = []
+        for tokens, stat in zip(answers, stats, strict=True):
+            stat.seconds = elapsed
+            text = b"".join(self.piece_bytes(t) for t in tokens).decode("utf-8", errors="replace")
+            results.append((text.strip(), stat))
+        return results
 
     def stream(
         self, variant: Variant, messages: list[Message], settings: GenerationSettings, stats: GenerationStats

@@ -1,7 +1,9 @@
 """Back-end for any OpenAI-compatible chat endpoint (vLLM, TGI, a llama.cpp server, OpenAI itself).
 
 This is how travelbot serves beyond one machine: run the weights on a GPU server and point a base
-at it with ``endpoint`` (base URL), ``model`` and ``api_key_env`` in models.toml.
+at it with ``endpoint`` (base URL), ``model`` and ``api_key_env`` in models.toml. A variant's
+``endpoint_model`` is the ``model`` field of its requests: with vLLM started with ``--enable-lora
+--lora-modules NAME=PATH``, each LoRA adapter is a model of its own name on the same server.
 """
 
 from __future__ import annotations
@@ -32,8 +34,15 @@ class OpenAIBackend:
     def complete_batch(
         self, variant: Variant, conversations: list[list[Message]], settings: GenerationSettings
     ) -> list[tuple[str, GenerationStats]]:
-        """One conversation after another (each streamed, with its own timings)."""
-        return one_by_one(self, variant, conversations, settings)
+        """The conversations as concurrent requests (each streamed, with its own timings), in order: a server
+        such as vLLM batches requests that arrive together, one adapter or several."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        if len(conversations) <= 1:
+            return one_by_one(self, variant, conversations, settings)
+        with ThreadPoolExecutor(max_workers=len(conversations), thread_name_prefix="endpoint") as pool:
+            return [pair for answers in pool.map(lambda m: one_by_one(self, variant, [m], settings), conversations)
+                    for pair in answers]
 
     def stream(
         self, variant: Variant, messages: list[Message], settings: GenerationSettings, stats: GenerationStats

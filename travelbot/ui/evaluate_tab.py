@@ -188,6 +188,8 @@ def show(run_id: int | None) -> list:
             "Means with 95% bootstrap intervals over questions; missing = scores that could not be computed.")
     if usage:
         note += f" Judge: {judge_usage(usage)}."
+    if results.run.get("backends"):
+        note += " Answered by " + ", ".join(f"{v} on {b}" for v, b in results.run["backends"].items()) + "."
     return [metrics, pairs, gr.Plot(latency_plot(results), visible=True),
             gr.Dropdown(choices=[(f"{qid} · {q[:70]}", qid) for qid, q in questions],
                         value=questions[0][0] if questions else None),
