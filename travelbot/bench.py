@@ -120,6 +120,7 @@ def llamacpp_reference(variant: Variant, max_new_tokens: int, threads: int) -> d
         "what": "llama-cpp-python Llama.generate, default settings, bare base GGUF, greedy, same prompt and threads",
         "decode_tokens_per_s": round(max(speeds[1:]), 2),
         "prompt_read_s": round(min(reads[1:]), 4),
+        "prompt_tokens": len(long_prompt),
     }
 
 
@@ -297,8 +298,8 @@ def save_chat_figures(figures: dict[str, Any], settings=None) -> None:
 
 
 def bench_eval(batch_size: int = 8, split: str = "dev", limit: int | None = None, compare: int = 4,
-               max_new_tokens: int | None = None) -> dict[str, Any]:
-    """A golden-answer run of every local variant of the first local base over ``split`` (fresh store: nothing
+               max_new_tokens: int | None = None, names: list[str] | None = None) -> dict[str, Any]:
+    """A golden-answer run of every local variant of the first local base (or those ``names``) over ``split`` (fresh store: nothing
     cached), ``batch_size`` answers decoded together per variant, timed; against llama.cpp's single-stream
     decode of the bare base in the same run. ``compare`` questions are also answered one at a time, to
     count how often a batched greedy answer equals the single one."""
@@ -311,6 +312,8 @@ def bench_eval(batch_size: int = 8, split: str = "dev", limit: int | None = None
     settings = get_settings()
     variants = [v for v in get_registry(settings).variants().values() if v.base.local]
     variants = [v for v in variants if v.base.name == variants[0].base.name] if variants else []
+    if names:
+        variants = [v for v in variants if v.name in names]
     if not variants:
         return {"error": "no local variant to benchmark"}
     base_variant = next((v for v in variants if v.adapter is None), variants[0])
@@ -347,8 +350,15 @@ def bench_eval(batch_size: int = 8, split: str = "dev", limit: int | None = None
                       for x, y in zip(single, batched, strict=True) if x != y]
             same[variant.name] = {"answers": len(single), "identical": len(single) - len(parted),
                                   "first_difference_chars": parted}
+    prompt_tokens = sum(a.prompt_tokens for a in answers)
+    read_rate = reference.get("prompt_tokens", 0) / reference["prompt_read_s"] if reference.get("prompt_read_s") else 0.0
+    prompt_share = prompt_tokens / read_rate if read_rate else None  # seconds llama.cpp itself takes to read them
     return {
         "backend": type(backend).__name__, "threads": cpu_threads(), "split": split, "questions": len(questions),
+        "prompt_tokens": prompt_tokens,
+        "prompt_read_at_reference_speed_s": round(prompt_share, 1) if prompt_share else None,
+        "decode_tokens_per_s_after_prompts": round(tokens / (wall - prompt_share), 2)
+        if prompt_share and wall > prompt_share else None,
         "variants": [v.name for v in variants], "batch_size": batch_size, "answers": len(answers),
         "completion_tokens": tokens, "completion_tokens_by_variant": per_variant, "wall_s": round(wall, 1),
         "generation_tokens_per_s": round(speed, 2), "reference": reference,

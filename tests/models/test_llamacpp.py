@@ -327,3 +327,17 @@ def test_a_batch_stops_each_answer_on_its_own(fast, base_variant):
     (short, first), (long, second) = fast.complete_batch(base_variant, conversations, settings)
     assert first.finish_reason == "stop" and first.completion_tokens < 48 and short
     assert second.finish_reason == "length" and second.completion_tokens == 48 and len(long) > len(short)
+
+
+def test_more_conversations_than_sequences_refill_the_batch(fast, base_variant):
+    from travelbot.models.generation import one_by_one
+    from travelbot.models.llamacpp_backend import MAX_SEQUENCES
+
+    questions = [f"{q} (trip {i})" for i in range(3) for q in QUESTIONS][:MAX_SEQUENCES + 3]
+    conversations = [_messages(base_variant, [{"role": "user", "content": q}]) for q in questions]
+    settings = GenerationSettings(temperature=0.0, max_new_tokens=3, repetition_penalty=1.1)
+    batched = fast.complete_batch(base_variant, conversations, settings)
+    single = one_by_one(fast, base_variant, conversations, settings)
+    assert len(batched) == len(conversations)
+    assert [fast.tokenize(t)[:1] for t, _ in batched] == [fast.tokenize(t)[:1] for t, _ in single]
+    assert all(s.completion_tokens == 3 and 0 < s.first_token_seconds <= s.seconds for _, s in batched)

@@ -105,15 +105,18 @@ def bench() -> None:
 @click.option("--compare", type=click.IntRange(0, 100), default=4, show_default=True,
               help="Questions also answered one at a time, to compare batched and single greedy answers.")
 @click.option("--max-new-tokens", type=click.IntRange(1, 4096), default=None, help="Default: each variant's own.")
+@click.option("--variants", default=None, help="Comma-separated variants (default: every local variant of the base).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @user_errors
 def bench_eval_command(batch_size: int, split: str, limit: int | None, compare: int, max_new_tokens: int | None,
-                       as_json: bool) -> None:
+                       variants: str | None, as_json: bool) -> None:
     """Wall time and generation tokens/s of a golden-answer run of every local variant (nothing cached), against
     llama.cpp's single-stream decode of the bare base; how often batched greedy answers equal single ones."""
     from travelbot.bench import bench_eval
 
-    figures = bench_eval(batch_size=batch_size, split=split, limit=limit, compare=compare, max_new_tokens=max_new_tokens)
+    names = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
+    figures = bench_eval(batch_size=batch_size, split=split, limit=limit, compare=compare, max_new_tokens=max_new_tokens,
+                         names=names)
     if as_json or "error" in figures:
         print_json(figures)
         return

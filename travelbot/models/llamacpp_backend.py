@@ -32,6 +32,7 @@ from travelbot.models.registry import Base, Variant
 
 CONTEXT_STEP = 1024  # contexts are sized in steps of this many tokens
 MAX_IDLE_CONTEXTS = 4  # free contexts kept for the next requests
+MAX_SEQUENCES = 8  # answers decoded together by complete_batch (2 cores: 1.5x one stream at 8, 1.7x at 16)
 PIECE_BYTES = 64
 NUCLEUS_CANDIDATES = 512  # top-p looks among this many best tokens first (all of them if the nucleus is wider)
 
@@ -73,7 +74,7 @@ class LlamaContext:
         params.n_ctx = n_ctx
         params.n_batch = params.n_ubatch = min(512, n_ctx)
         params.n_seq_max = sequences
-        params.kv_unified = sequences > 1  # the sequences share one cache of n_ctx cells, each using what it needs
+        params.kv_unified = False  # each sequence its own n_ctx / sequences cells: attention reads only its own
         params.n_threads = params.n_threads_batch = threads
         self.lc, self.n_ctx, self.n_batch = lc, n_ctx, params.n_batch
         self.ctx = lc.llama_init_from_model(model, params)
@@ -123,6 +124,7 @@ class BatchDecoder:
 
     def __init__(self, context: LlamaContext, sequences: int) -> None:
         self.context, self.lc = context, context.lc
+        self.n_vocab = self.lc.llama_vocab_n_tokens(self.lc.llama_model_get_vocab(self.lc.llama_get_model(context.ctx)))
         self.batch = self.lc.llama_batch_init(context.n_batch, 0, sequences)
 
     def _decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
@@ -134,18 +136,18 @@ class BatchDecoder:
         if self.lc.llama_decode(self.context.ctx, batch) != 0:
             raise TravelbotError("llama.cpp could not decode the batch; ask for fewer answers at once.")
 
-    def prompts(self, prompts: list[list[int]]) -> dict[int, np.ndarray]:
-        """Read each prompt on its own, in chunks of the context's batch size, as a single answer reads it (a
-        prompt split differently gives slightly different logits); a copy of each one's last logits."""
-        first: dict[int, np.ndarray] = {}
+    def prompt(self, seq: int, prompt: list[int]) -> np.ndarray:
+        """Read one prompt into sequence ``seq`` on its own, in chunks of the context's batch size, as a single
+        answer reads it (a prompt split differently gives slightly different logits); a copy of its last logits."""
         size = self.context.n_batch
-        n_vocab = self.lc.llama_vocab_n_tokens(self.lc.llama_model_get_vocab(self.lc.llama_get_model(self.context.ctx)))
-        for seq, prompt in enumerate(prompts):
-            for start in range(0, len(prompt), size):
-                chunk = prompt[start:start + size]
-                self._decode([(seq, token, start + i, start + i == len(prompt) - 1) for i, token in enumerate(chunk)])
-            first[seq] = self.context.logits(n_vocab).copy()
-        return first
+        for start in range(0, len(prompt), size):
+            chunk = prompt[start:start + size]
+            self._decode([(seq, token, start + i, start + i == len(prompt) - 1) for i, token in enumerate(chunk)])
+        return self.context.logits(self.n_vocab).copy()
+
+    def clear(self, seq: int) -> None:
+        """Forget sequence ``seq`` (its cells are free for the next conversation)."""
+        self.lc.llama_memory_seq_rm(self.lc.llama_get_memory(self.context.ctx), seq, -1, -1)
 
     def step(self, feed: list[tuple[int, int, int]]) -> dict[int, int]:
         """Decode one token for each (sequence, token, position); the row of each sequence's logits."""
@@ -382,10 +384,11 @@ class LlamaCppBackend:
     def complete_batch(
         self, variant: Variant, conversations: list[list[Message]], settings: GenerationSettings
     ) -> list[tuple[str, GenerationStats]]:
-        """Whole answers to several conversations of one variant, decoded together: one llama.cpp sequence
-        per conversation in one context (one adapter), every step one batch with a token of each unfinished
-        answer, so the weights are read once per step for all of them. Each answer's ``seconds`` is the
-        batch's wall time; its first token comes after every prompt was read."""
+        """Whole answers to several conversations of one variant, decoded together (continuous batching): up to
+        ``MAX_SEQUENCES`` llama.cpp sequences in one context (one adapter); each step decodes one token of every
+        unfinished answer in one batch, and a finished answer's sequence is cleared and given the next
+        conversation, so the batch stays full. Each prompt is read alone, as a single answer reads it. An
+        answer's ``seconds`` run from its prompt's reading to its last token."""
         if len(conversations) <= 1:
             return one_by_one(self, variant, conversations, settings)
         adapter = self._adapter(variant)
@@ -395,50 +398,66 @@ class LlamaCppBackend:
                 raise TravelbotError(f"A conversation is {len(prompt)} tokens long; base {self.base.name!r} reads at "
                                      f"most {self.n_ctx_train - 1}.")
         budgets = [min(settings.max_new_tokens, self.n_ctx_train - len(p)) for p in prompts]
-        cells = sum(len(p) + b for p, b in zip(prompts, budgets, strict=True))
+        slots = min(MAX_SEQUENCES, len(prompts))
+        per_sequence = -(-max(len(p) + b for p, b in zip(prompts, budgets, strict=True)) // 256) * 256
         stats = [GenerationStats(prompt_tokens=len(p), finish_reason="length") for p in prompts]
         samplers = [Sampler(settings, self.n_vocab, p) for p in prompts]
         answers: list[list[int]] = [[] for _ in prompts]
-        start = time.perf_counter()
+        started = [0.0] * len(prompts)
+        waiting = list(range(len(prompts)))[::-1]  # popped from the end: in order
         with self.lock:
-            context = LlamaContext(self.model, -(-cells // CONTEXT_STEP) * CONTEXT_STEP, self.threads,
-                                   self.threadpool, sequences=len(prompts))
+            context = LlamaContext(self.model, slots * per_sequence, self.threads, self.threadpool, sequences=slots)
         try:
             context.start(adapter)
-            batch = BatchDecoder(context, len(prompts))
-            with self.lock:
-                first = batch.prompts(prompts)
-            rows: dict[int, int] = {}
-            live = list(range(len(prompts)))
-            positions = [len(p) for p in prompts]
-            while live:
-                next_live, feed = [], []
-                for seq in live:
-                    logits = first.pop(seq) if seq in first else context.logits_at(rows[seq], self.n_vocab)
-                    token = samplers[seq](logits)
-                    if stats[seq].first_token_seconds is None:
-                        stats[seq].first_token_seconds = time.perf_counter() - start
-                    if self.is_stop(token):
-                        stats[seq].finish_reason = "stop"
+            batch = BatchDecoder(context, slots)
+            logits: dict[int, np.ndarray] = {}  # slot -> the logits its next token is chosen from
+            held: dict[int, int] = {}  # slot -> conversation
+
+            def fill(slot: int) -> None:
+                index = waiting.pop()
+                held[slot], started[index] = index, time.perf_counter()
+                with self.lock:
+                    logits[slot] = batch.prompt(slot, prompts[index])
+
+            for slot in range(slots):
+                fill(slot)
+            while held:
+                feed, freed = [], []
+                for slot in sorted(held):
+                    index = held[slot]
+                    token = samplers[index](logits[slot])
+                    stat = stats[index]
+                    if stat.first_token_seconds is None:
+                        stat.first_token_seconds = time.perf_counter() - started[index]
+                    done = self.is_stop(token)
+                    if done:
+                        stat.finish_reason = "stop"
+                    else:
+                        answers[index].append(token)
+                        stat.completion_tokens += 1
+                        samplers[index].accept(token)
+                        done = len(answers[index]) >= budgets[index]
+                    if not done:
+                        feed.append((slot, token, len(prompts[index]) + len(answers[index]) - 1))
                         continue
-                    answers[seq].append(token)
-                    stats[seq].completion_tokens += 1
-                    samplers[seq].accept(token)
-                    if len(answers[seq]) < budgets[seq]:
-                        next_live.append(seq)
-                        feed.append((seq, token, positions[seq]))
-                        positions[seq] += 1
-                live = next_live
+                    stat.seconds = time.perf_counter() - started[index]
+                    del held[slot]
+                    freed.append(slot)
+                for slot in freed:  # after every slot chose its token: reading a prompt overwrites llama.cpp's logits
+                    with self.lock:
+                        batch.clear(slot)
+                    if waiting:
+                        fill(slot)
                 if feed:
                     with self.lock:
                         rows = batch.step(feed)
+                    for slot, row in rows.items():
+                        logits[slot] = context.logits_at(row, self.n_vocab)
         finally:
             with self.lock:
                 context.close()
-        elapsed = time.perf_counter() - start
         results = []
         for tokens, stat in zip(answers, stats, strict=True):
-            stat.seconds = elapsed
             text = b"".join(self.piece_bytes(t) for t in tokens).decode("utf-8", errors="replace")
             results.append((text.strip(), stat))
         return results
