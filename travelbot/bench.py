@@ -324,10 +324,13 @@ def bench_eval(batch_size: int = 8, split: str = "dev", limit: int | None = None
         getattr(backend, "load_adapter", lambda v: None)(variant)
     reference = llamacpp_reference(base_variant, 128, cpu_threads())
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(f"sqlite:///{Path(tmp) / 'bench.db'}")
+        warm = Store(f"sqlite:///{Path(tmp) / 'warm-up.db'}")
         try:
-            golden_answers(variants[:1], questions[:1], store, settings={**DEFAULT_SETTINGS, **length})  # warm-up
-            store = Store(f"sqlite:///{Path(tmp) / 'run.db'}")
+            golden_answers(variants[:1], questions[:1], warm, settings={**DEFAULT_SETTINGS, **length})
+        finally:
+            warm.close()
+        store = Store(f"sqlite:///{Path(tmp) / 'run.db'}")  # empty: nothing cached
+        try:
             start = time.perf_counter()
             answers = golden_answers(variants, questions, store, settings={**DEFAULT_SETTINGS, **length},
                                      batch_size=batch_size)

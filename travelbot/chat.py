@@ -25,9 +25,10 @@ _warm_up_lock = threading.Lock()
 
 
 def warm_up() -> threading.Thread:
-    """Load the first local base, the travel guides' retriever and that base's adapters in a background thread
-    (one at a time; a second call while it runs gets the same thread), so the first chat (and the first RAFT question) does not wait for them.
-    Retrieval-augmented variants' adapters come first: their first question waits on the retriever too."""
+    """Load the first local base, the travel guides' retriever and that base's adapters in a background thread,
+    so the first chat (and the first RAFT question) does not wait for them; a second call while it runs gets
+    the same thread. Retrieval-augmented variants' adapters come first: their first question waits on the
+    retriever too."""
     global _warm_up
     import logging
 

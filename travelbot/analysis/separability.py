@@ -136,12 +136,10 @@ def verdict_board(verdicts: Iterable[tuple[str, str, str | None]], *, rounds: in
                   seed: int = 0) -> dict[str, Interval]:
     """The leaderboard's Bradley–Terry ratings with bootstrap intervals (``feedback.leaderboard``), fitted on
     pairwise verdicts ``(model A, model B, "A" | "B" | "tie")`` as battles; a missing verdict is left out."""
-    from travelbot.feedback.leaderboard import leaderboard
+    from travelbot.feedback.leaderboard import MIN_ROUNDS, leaderboard
 
     battles = [{"model_a": a, "model_b": b, "winner": LABEL_WINNERS[label]} for a, b, label in verdicts
                if label is not None]
-    from travelbot.feedback.leaderboard import MIN_ROUNDS
-
     rounds = max(rounds, MIN_ROUNDS)  # the board refuses fewer resamples than this
     return board_intervals(leaderboard(battles, rounds=rounds, seed=seed).ratings) if battles else {}
 

@@ -252,12 +252,20 @@ def bradley_terry(battles: Iterable[Mapping[str, Any]], *, scale: float = 400.0,
 
     With the weak prior of the module docstring; ``prior=False`` gives the plain maximum-likelihood fit.
     """
+    names, theta, _ = fit_strengths(battles, prior=prior)
+    return {name: float(r) for name, r in zip(names, _to_ratings(theta, scale, base, center), strict=True)}
+
+
+def fit_strengths(battles: Iterable[Mapping[str, Any]], *, prior: bool = True
+                  ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(variants in alphabetical order, natural-log strengths with mean 0, the fit's curvature there: its
+    information matrix, prior included) of the Bradley–Terry fit; empty when no battle counts."""
     tally = _tally(battles)
     if not tally.variants:
-        return {}
+        return [], np.zeros(0), np.zeros((0, 0))
     wins = tally.counts[:, 0] + tally.counts[:, 2] / 2.0
-    theta = _fit_log_strengths(tally.pairs, wins[None], tally.counts.sum(1)[None], len(tally.variants), prior)[0][0]
-    return {name: float(r) for name, r in zip(tally.variants, _to_ratings(theta, scale, base, center), strict=True)}
+    theta, curvature = _fit_log_strengths(tally.pairs, wins[None], tally.counts.sum(1)[None], len(tally.variants), prior)
+    return tally.variants, theta[0], curvature[0]
 
 
 # ---------------------------------------------------------------------------------------- leaderboard
@@ -286,9 +294,7 @@ def _separation(names: list[str], leader: int, runner_up: int, point: np.ndarray
     """The leader's lead with its interval, and the votes that would likely separate the two (module docstring)."""
     z = norm.ppf(0.5 + confidence / 2.0)
     difference = float(point[leader] - point[runner_up])
-    contrast = np.zeros(len(point))
-    contrast[leader], contrast[runner_up] = 1.0, -1.0
-    spread = z * math.sqrt(contrast @ covariance @ contrast) * to_points
+    spread = z * _contrast_sd(covariance, leader, runner_up) * to_points
     lower, upper = difference - spread, difference + spread
     draws = samples[:, leader] - samples[:, runner_up]
     draws = draws[~np.isnan(draws)]

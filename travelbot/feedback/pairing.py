@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 
-from travelbot.feedback.leaderboard import bradley_terry, prior_precision
+from travelbot.feedback.leaderboard import fit_strengths
 
 ACTIVE_AFTER = 3  # votes per pair before the active rule takes over
 EXPLORATION = 0.1  # share of draws spread evenly over all pairs
@@ -41,12 +41,9 @@ def active_weights(pairs: list[frozenset], battles: Iterable[Mapping[str, Any]])
     votes = Counter(frozenset((row["model_a"], row["model_b"])) for row in rows)
     if not pairs or any(votes[pair] < ACTIVE_AFTER for pair in pairs):
         return None
-    ratings = bradley_terry(rows)
-    names = sorted(ratings)
+    names, theta, fisher = fit_strengths(rows)  # the fit's curvature: the board's prior plus n p q per pair
     index = {name: i for i, name in enumerate(names)}
-    theta = np.array([ratings[name] for name in names]) * math.log(10.0) / 400.0
     k = len(names)
-    battles_each = np.zeros(k)
     directions, information = [], []
     for pair in pairs:
         a, b = (index[name] for name in sorted(pair))
@@ -55,10 +52,6 @@ def active_weights(pairs: list[frozenset], battles: Iterable[Mapping[str, Any]])
         p = 1.0 / (1.0 + math.exp(-(theta[a] - theta[b])))
         directions.append(u)
         information.append(p * (1.0 - p))
-        battles_each[[a, b]] += votes[pair]
-    fisher = np.diag(prior_precision(battles_each))
-    for pair, u, pq in zip(pairs, directions, information, strict=True):
-        fisher += votes[pair] * pq * np.outer(u, u)
     covariance = np.linalg.inv(fisher)
     leader = int(np.argmax(theta))
     contrasts, weights = [], []

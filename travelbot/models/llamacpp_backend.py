@@ -122,9 +122,8 @@ class LlamaContext:
 class BatchDecoder:
     """Several sequences in one llama.cpp context: their prompts, then one token of each per step."""
 
-    def __init__(self, context: LlamaContext, sequences: int) -> None:
-        self.context, self.lc = context, context.lc
-        self.n_vocab = self.lc.llama_vocab_n_tokens(self.lc.llama_model_get_vocab(self.lc.llama_get_model(context.ctx)))
+    def __init__(self, context: LlamaContext, sequences: int, n_vocab: int) -> None:
+        self.context, self.lc, self.n_vocab = context, context.lc, n_vocab
         self.batch = self.lc.llama_batch_init(context.n_batch, 0, sequences)
 
     def _decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
@@ -290,6 +289,16 @@ class LlamaCppBackend:
         """Token ids of the chat-formatted conversation, ending with the assistant's turn header."""
         return self.tokenize(self._chat_template(messages=messages).prompt)
 
+    def _checked_prompt(self, messages: list[Message]) -> list[int]:
+        """The conversation's prompt ids, refused with a sentence when the base cannot read that many."""
+        prompt = self.prompt_ids(messages)
+        if len(prompt) >= self.n_ctx_train:
+            raise TravelbotError(
+                f"The conversation is {len(prompt)} tokens long; base {self.base.name!r} reads at most "
+                f"{self.n_ctx_train - 1}. Start a new conversation or shorten the message."
+            )
+        return prompt
+
     def is_stop(self, token: int) -> bool:
         return bool(self.lc.llama_vocab_is_eog(self.vocab, token)) or token == self._im_end
 
@@ -350,13 +359,8 @@ class LlamaCppBackend:
     ) -> Iterator[int]:
         """Yield the answer's token ids (without the stop token); fill ``stats`` as it goes."""
         adapter = self._adapter(variant)
-        prompt = self.prompt_ids(messages)
+        prompt = self._checked_prompt(messages)
         stats.prompt_tokens = len(prompt)
-        if len(prompt) >= self.n_ctx_train:
-            raise TravelbotError(
-                f"The conversation is {len(prompt)} tokens long; base {self.base.name!r} reads at most "
-                f"{self.n_ctx_train - 1}. Start a new conversation or shorten the message."
-            )
         budget = min(settings.max_new_tokens, self.n_ctx_train - len(prompt))
         sampler = Sampler(settings, self.n_vocab, prompt)
         stats.finish_reason = "length"
@@ -392,11 +396,7 @@ class LlamaCppBackend:
         if len(conversations) <= 1:
             return one_by_one(self, variant, conversations, settings)
         adapter = self._adapter(variant)
-        prompts = [self.prompt_ids(messages) for messages in conversations]
-        for prompt in prompts:
-            if len(prompt) >= self.n_ctx_train:
-                raise TravelbotError(f"A conversation is {len(prompt)} tokens long; base {self.base.name!r} reads at "
-                                     f"most {self.n_ctx_train - 1}.")
+        prompts = [self._checked_prompt(messages) for messages in conversations]
         budgets = [min(settings.max_new_tokens, self.n_ctx_train - len(p)) for p in prompts]
         slots = min(MAX_SEQUENCES, len(prompts))
         per_sequence = -(-max(len(p) + b for p, b in zip(prompts, budgets, strict=True)) // 256) * 256
@@ -409,7 +409,7 @@ class LlamaCppBackend:
             context = LlamaContext(self.model, slots * per_sequence, self.threads, self.threadpool, sequences=slots)
         try:
             context.start(adapter)
-            batch = BatchDecoder(context, slots)
+            batch = BatchDecoder(context, slots, self.n_vocab)
             logits: dict[int, np.ndarray] = {}  # slot -> the logits its next token is chosen from
             held: dict[int, int] = {}  # slot -> conversation
 
