@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -43,6 +44,9 @@ def job_work(job_id: int | None) -> Iterator[dict[str, Any]]:
     from travelbot.jobs import finish_job
 
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # The log's first line says what runs, so even a job killed before its own output has a readable tail
+    # (on stderr: a --json command keeps stdout for its JSON).
+    print(f"job {job_id} started (pid {os.getpid()}): travelbot {' '.join(sys.argv[1:])}", file=sys.stderr, flush=True)
     try:
         yield result
     except KeyboardInterrupt:
