@@ -18,6 +18,17 @@ def test_llama_cpp_reference_decodes_the_bare_base(base_variant):
     assert reference["decode_tokens_per_s"] > 0
 
 
+def test_prefix_reuse_compares_a_split_prompt_read_with_a_whole_one(registry):
+    from travelbot.bench import prefix_reuse
+
+    figures = prefix_reuse([registry.variant("smollm2-raft")], questions=3)
+    (row,) = figures["variants"]
+    assert row["questions"] == 3 and row["whole_read_twice_difference"] == 0.0  # whole reads repeat exactly
+    assert 40 <= row["shared_prefix_tokens"] < row["prompt_tokens"] / 3  # the system prompt, not a question
+    assert row["tokens_saved"] == 2 * row["shared_prefix_tokens"]
+    assert 0 <= row["same_first_token"] <= 3 and row["largest_logit_difference"] >= 0
+
+
 def test_same_answers_compares_the_chat_back_end_with_transformers(base_variant):
     from travelbot.bench import same_answers
 
@@ -63,5 +74,8 @@ def test_bench_eval_times_a_fresh_run_and_compares_batched_with_single_answers(h
     assert 0 < figures["completion_tokens"] <= 8 * figures["answers"] and figures["wall_s"] > 0
     assert figures["vs_reference"] == round(figures["generation_tokens_per_s"]
                                             / figures["reference"]["decode_tokens_per_s"], 3)
+    tokens = figures["prompt_tokens"] + figures["completion_tokens"]
+    assert figures["floor_s"] == pytest.approx(tokens / figures["reference_prompt_read_tokens_per_s"], rel=0.01, abs=0.1)
+    assert 0 < figures["ceiling_vs_reference"] and figures["floor_s"] > 0
     assert set(figures["batched_equals_single"]) == set(variants)
     assert all(s["answers"] == 1 and 0 <= s["identical"] <= 1 for s in figures["batched_equals_single"].values())

@@ -229,6 +229,49 @@ def same_answers(variants: list[Variant], questions: int | None = None, tokens: 
     return {"tokens": tokens, "variants": rows}
 
 
+def _first_logits(backend, adapter, parts: list[list[int]]):
+    """The next-token logits after reading ``parts`` one after another into a fresh llama.cpp context."""
+    with backend.context(adapter, sum(map(len, parts)) + 1) as context, backend.lock:
+        for part in parts:
+            context.decode(part)
+        return context.logits(backend.n_vocab).copy()
+
+
+def prefix_reuse(variants: list[Variant], questions: int | None = None) -> dict[str, Any]:
+    """Whether reading a conversation's shared beginning (system prompt, template) once and the rest after it
+    would give the same first-token logits as reading the prompt whole, on the golden dev questions as each
+    variant is asked them: per variant, the shared prefix, the prompt tokens it would save, the largest logit
+    difference and how often the greedy first token stays the same. Whole reads twice are the control."""
+    import os
+
+    import numpy as np
+
+    from travelbot.chat import retrieve_for
+    from travelbot.data.golden import load_golden
+
+    golden = load_golden(split="dev")[0][:questions]
+    rows = []
+    for variant in variants:
+        backend = backend_for(variant.base)
+        if not hasattr(backend, "context"):
+            return {"error": "the chat back-end is not llama.cpp; nothing to compare"}
+        adapter = backend._adapter(variant)
+        prompts = [backend.prompt_ids(_messages(variant, retrieve_for(variant, q.question)[1])) for q in golden]
+        shared = len(os.path.commonprefix(prompts))
+        largest, same_first, control = 0.0, 0, 0.0
+        for prompt in prompts:
+            whole, again = (_first_logits(backend, adapter, [prompt]) for _ in range(2))
+            split = _first_logits(backend, adapter, [prompt[:shared], prompt[shared:]])
+            control = max(control, float(np.abs(whole - again).max()))
+            largest = max(largest, float(np.abs(whole - split).max()))
+            same_first += int(whole.argmax() == split.argmax())
+        rows.append({"variant": variant.name, "questions": len(prompts), "shared_prefix_tokens": shared,
+                     "prompt_tokens": sum(map(len, prompts)), "tokens_saved": shared * max(len(prompts) - 1, 0),
+                     "largest_logit_difference": round(largest, 4), "same_first_token": same_first,
+                     "whole_read_twice_difference": control})
+    return {"variants": rows}
+
+
 def bench_chat(
     max_new_tokens: int = 128, min_adapters: int = 4, synthetic_rank: int = 16, base: str | None = None,
     compare_answers: bool = False, questions: int | None = None,
@@ -356,6 +399,9 @@ def bench_eval(batch_size: int = 8, split: str = "dev", limit: int | None = None
     prompt_tokens = sum(a.prompt_tokens for a in answers)
     read_rate = reference.get("prompt_tokens", 0) / reference["prompt_read_s"] if reference.get("prompt_read_s") else 0.0
     prompt_share = prompt_tokens / read_rate if read_rate else None  # seconds llama.cpp itself takes to read them
+    # Reading a prompt is llama.cpp's fastest work per token (one batch of hundreds of rows); a run that read
+    # its prompts and decoded its answers at that rate throughout could take no less than this.
+    floor = (prompt_tokens + tokens) / read_rate if read_rate else None
     return {
         "backend": type(backend).__name__, "threads": cpu_threads(), "split": split, "questions": len(questions),
         "prompt_tokens": prompt_tokens,
@@ -366,5 +412,9 @@ def bench_eval(batch_size: int = 8, split: str = "dev", limit: int | None = None
         "completion_tokens": tokens, "completion_tokens_by_variant": per_variant, "wall_s": round(wall, 1),
         "generation_tokens_per_s": round(speed, 2), "reference": reference,
         "vs_reference": round(speed / reference["decode_tokens_per_s"], 3) if reference.get("decode_tokens_per_s") else None,
+        "reference_prompt_read_tokens_per_s": round(read_rate, 1) if read_rate else None,
+        "floor_s": round(floor, 1) if floor else None,
+        "ceiling_vs_reference": round(tokens / floor / reference["decode_tokens_per_s"], 3)
+        if floor and reference.get("decode_tokens_per_s") else None,
         "batched_equals_single": same,
     }

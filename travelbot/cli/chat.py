@@ -123,6 +123,10 @@ def bench_eval_command(batch_size: int, split: str, limit: int | None, compare: 
     click.echo(f"{figures['answers']} answers ({len(figures['variants'])} variants x {figures['questions']} questions, "
                f"batches of {figures['batch_size']}) in {figures['wall_s']} s: {figures['generation_tokens_per_s']} tok/s, "
                f"{figures['vs_reference']}x llama.cpp's single stream on the bare base")
+    if figures.get("floor_s"):
+        click.echo(f"  {figures['prompt_tokens']} prompt + {figures['completion_tokens']} answer tokens at llama.cpp's own "
+                   f"prompt-reading speed ({figures['reference_prompt_read_tokens_per_s']} tok/s) would take "
+                   f"{figures['floor_s']} s: at most {figures['ceiling_vs_reference']}x on this machine")
     for name, same in figures["batched_equals_single"].items():
         click.echo(f"  {name}: {same['identical']}/{same['answers']} batched answers equal the single ones")
 

@@ -32,7 +32,7 @@ from travelbot.models.registry import Base, Variant
 
 CONTEXT_STEP = 1024  # contexts are sized in steps of this many tokens
 MAX_IDLE_CONTEXTS = 4  # free contexts kept for the next requests
-MAX_SEQUENCES = 8  # answers decoded together by complete_batch (2 cores: 1.5x one stream at 8, 1.7x at 16)
+MAX_SEQUENCES = 8  # answers decoded together by complete_batch (2 cores: 16 made the 5 x 23 dev run no faster)
 PIECE_BYTES = 64
 NUCLEUS_CANDIDATES = 512  # top-p looks among this many best tokens first (all of them if the nucleus is wider)
 
@@ -153,8 +153,8 @@ class BatchDecoder:
         self._decode([(seq, token, position, True) for seq, token, position in feed])
         return {seq: i for i, (seq, _, _) in enumerate(feed)}
 
-    def __del__(self) -> None:
-        if getattr(self, "batch", None) is not None:
+    def close(self) -> None:
+        if self.batch is not None:
             self.lc.llama_batch_free(self.batch)
             self.batch = None
 
@@ -407,9 +407,9 @@ class LlamaCppBackend:
         waiting = list(range(len(prompts)))[::-1]  # popped from the end: in order
         with self.lock:
             context = LlamaContext(self.model, slots * per_sequence, self.threads, self.threadpool, sequences=slots)
+        batch = BatchDecoder(context, slots, self.n_vocab)
         try:
             context.start(adapter)
-            batch = BatchDecoder(context, slots, self.n_vocab)
             logits: dict[int, np.ndarray] = {}  # slot -> the logits its next token is chosen from
             held: dict[int, int] = {}  # slot -> conversation
 
@@ -455,6 +455,7 @@ class LlamaCppBackend:
                         logits[slot] = context.logits_at(row, self.n_vocab)
         finally:
             with self.lock:
+                batch.close()
                 context.close()
         results = []
         for tokens, stat in zip(answers, stats, strict=True):
