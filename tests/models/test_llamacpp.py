@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -317,7 +318,7 @@ def test_a_batch_starts_each_answer_as_one_at_a_time(fast, base_variant, registr
         assert [fast.tokenize(t)[:1] for t, _ in batched] == [fast.tokenize(t)[:1] for t, _ in single], variant.name
         for (_, one), (_, many) in zip(single, batched, strict=True):
             assert many.prompt_tokens == one.prompt_tokens and many.completion_tokens == 6
-            assert many.finish_reason == "length" and 0 < many.first_token_seconds <= many.seconds
+            assert many.finish_reason == "length" and many.first_token_seconds > 0 and many.seconds > 0
 
 
 def test_a_batch_stops_each_answer_on_its_own(fast, base_variant):
@@ -336,8 +337,13 @@ def test_more_conversations_than_sequences_refill_the_batch(fast, base_variant):
     questions = [f"{q} (trip {i})" for i in range(3) for q in QUESTIONS][:MAX_SEQUENCES + 3]
     conversations = [_messages(base_variant, [{"role": "user", "content": q}]) for q in questions]
     settings = GenerationSettings(temperature=0.0, max_new_tokens=3, repetition_penalty=1.1)
+    start = time.perf_counter()
     batched = fast.complete_batch(base_variant, conversations, settings)
+    wall = time.perf_counter() - start
     single = one_by_one(fast, base_variant, conversations, settings)
     assert len(batched) == len(conversations)
     assert [fast.tokenize(t)[:1] for t, _ in batched] == [fast.tokenize(t)[:1] for t, _ in single]
-    assert all(s.completion_tokens == 3 and 0 < s.first_token_seconds <= s.seconds for _, s in batched)
+    assert all(s.completion_tokens == 3 and s.first_token_seconds > 0 and s.seconds > 0 for _, s in batched)
+    # each answer's seconds are its share of the batch's time: together they make (nearly all of) the batch's wall
+    # time, not the sum of overlapping latencies (several times the wall time with 8 answers in flight)
+    assert 0.75 * wall <= sum(s.seconds for _, s in batched) <= wall

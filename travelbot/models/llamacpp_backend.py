@@ -392,7 +392,9 @@ class LlamaCppBackend:
         ``MAX_SEQUENCES`` llama.cpp sequences in one context (one adapter); each step decodes one token of every
         unfinished answer in one batch, and a finished answer's sequence is cleared and given the next
         conversation, so the batch stays full. Each prompt is read alone, as a single answer reads it. An
-        answer's ``seconds`` run from its prompt's reading to its last token."""
+        answer's ``seconds`` are its share of the batch's time: its prompt's reading, plus each step it took part
+        in divided among that step's answers (the shares add up to the batch's time, so seconds per token over
+        stored answers is the run's throughput)."""
         if len(conversations) <= 1:
             return one_by_one(self, variant, conversations, settings)
         adapter = self._adapter(variant)
@@ -404,6 +406,7 @@ class LlamaCppBackend:
         samplers = [Sampler(settings, self.n_vocab, p) for p in prompts]
         answers: list[list[int]] = [[] for _ in prompts]
         started = [0.0] * len(prompts)
+        cost = [0.0] * len(prompts)  # each answer's share of the batch's time
         waiting = list(range(len(prompts)))[::-1]  # popped from the end: in order
         with self.lock:
             context = LlamaContext(self.model, slots * per_sequence, self.threads, self.threadpool, sequences=slots)
@@ -413,15 +416,18 @@ class LlamaCppBackend:
             logits: dict[int, np.ndarray] = {}  # slot -> the logits its next token is chosen from
             held: dict[int, int] = {}  # slot -> conversation
 
-            def fill(slot: int) -> None:
+            def fill(slot: int) -> float:
                 index = waiting.pop()
                 held[slot], started[index] = index, time.perf_counter()
                 with self.lock:
                     logits[slot] = batch.prompt(slot, prompts[index])
+                cost[index] = time.perf_counter() - started[index]
+                return cost[index]
 
             for slot in range(slots):
                 fill(slot)
             while held:
+                step_start, members, reading = time.perf_counter(), list(held.values()), 0.0
                 feed, freed = [], []
                 for slot in sorted(held):
                     index = held[slot]
@@ -440,25 +446,28 @@ class LlamaCppBackend:
                     if not done:
                         feed.append((slot, token, len(prompts[index]) + len(answers[index]) - 1))
                         continue
-                    stat.seconds = time.perf_counter() - started[index]
                     del held[slot]
                     freed.append(slot)
                 for slot in freed:  # after every slot chose its token: reading a prompt overwrites llama.cpp's logits
                     with self.lock:
                         batch.clear(slot)
                     if waiting:
-                        fill(slot)
+                        reading += fill(slot)
                 if feed:
                     with self.lock:
                         rows = batch.step(feed)
                     for slot, row in rows.items():
                         logits[slot] = context.logits_at(row, self.n_vocab)
+                share = (time.perf_counter() - step_start - reading) / len(members)
+                for index in members:
+                    cost[index] += share
         finally:
             with self.lock:
                 batch.close()
                 context.close()
         results = []
-        for tokens, stat in zip(answers, stats, strict=True):
+        for tokens, stat, seconds in zip(answers, stats, cost, strict=True):
+            stat.seconds = seconds
             text = b"".join(self.piece_bytes(t) for t in tokens).decode("utf-8", errors="replace")
             results.append((text.strip(), stat))
         return results

@@ -30,8 +30,9 @@ from travelbot.ui.common import default_pair, error_note, variant_choices
 METRIC_COLUMNS = ["variant", "metric", "mean", "95% interval", "n", "missing"]
 PAIR_COLUMNS = ["variant A", "variant B", "judged", "A wins", "B wins", "ties", "inconsistent", "missing",
                 "A win rate", "95% interval"]
-DEFAULT_SECONDS_PER_ANSWER = 4.6  # a 256-token answer of the embedded model on a 2-core CPU, before any run
-# (an upper bound: answers that stop early cost less)
+DEFAULT_SECONDS_PER_ANSWER = 2.9  # a 256-token answer of the embedded model, batched on llama.cpp on a 2-core CPU,
+# before any run (travelbot bench eval: 20,242 tokens in 225 s); the estimate takes every answer at its full
+# length, an upper bound: answers that stop early cost less
 
 
 def estimate(variants: list[str] | None, split: str, limit: float | None, max_new_tokens: float) -> str:
@@ -48,7 +49,7 @@ def estimate(variants: list[str] | None, split: str, limit: float | None, max_ne
     per_token = eval_results.seconds_per_token() or DEFAULT_SECONDS_PER_ANSWER / 256
     tokens = sum(_length(name, max_new_tokens) for name in variants or [])  # one answer per variant, at most
     minutes = n * per_token * tokens / 60
-    when = f"about {minutes:.0f} min" if minutes >= 1 else "under a minute"
+    when = f"at most about {minutes:.0f} min" if minutes >= 1 else "under a minute"
     count = len(variants or [])
     return (f"{n} questions × {count} variant{'' if count == 1 else 's'} = {answers} answers to generate, {when} on this "
             "machine (answers cached by earlier runs are reused, so re-runs are quicker).")
@@ -156,7 +157,7 @@ def latency_plot(results: eval_results.RunResults) -> go.Figure:
     for variant, seconds in results.latencies().items():
         figure.add_trace(go.Box(y=seconds, name=variant, boxpoints="all", jitter=0.3))
     batch = {a.get("batch_size") for a in results.answers} if results.answers else set()
-    figure.update_layout(title="Seconds per answer" + (" (share of a padded batch)" if batch != {1} else ""),
+    figure.update_layout(title="Seconds per answer" + (" (its share of a batch's time)" if batch != {1} else ""),
                          yaxis_title="seconds", showlegend=False)
     return figure
 
