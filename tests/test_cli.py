@@ -125,6 +125,11 @@ def test_judgments_import_and_agreement(home, tmp_path):
                for line in table.stdout.splitlines())
     missing = cli("agreement", "--source", "nope")
     assert missing.returncode == 2 and "No judgment set named 'nope'" in missing.stderr
+    env["TRAVELBOT_DB_URL"] = f"sqlite:///{tmp_path / 'fresh.db'}"  # a fresh home: the shipped set needs no import
+    fresh = cli("agreement", "--source", "pandalm", "--rounds", "200", "--metrics", "rougeL",
+                "--reference-from", "gpt-3.5-turbo")
+    assert fresh.returncode == 0 and "Imported the bundled judgment set 'pandalm'" in fresh.stderr, fresh.stderr
+    assert "reference answer gpt-3.5-turbo wrote while judging" in fresh.stdout
 
 
 def test_store_agreement_with_a_scope(home, tmp_path):

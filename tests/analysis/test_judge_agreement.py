@@ -51,6 +51,7 @@ def test_metrics_as_judges_prefer_the_response_closer_to_the_reference(store: St
     for row in (r for r in result.rows if r.kind != "baseline"):
         assert row.kind == "metric" and row.agreement.accuracy.value == 1.0 and row.agreement.n == 8
         assert row.notes["missing"] == {"empty answer": 1} and row.agreement.left_out == 1
+    assert result.metric_caveat() == ""  # the items' own references: nothing to warn about
     with pytest.raises(InvalidInputError, match="Unknown metric 'vibes'"):
         set_agreement("toy", metrics=["vibes"], store=store)
 

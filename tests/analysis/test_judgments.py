@@ -75,3 +75,13 @@ def test_a_fresh_home_gets_the_bundled_human_judgments_once(store) -> None:
     assert import_bundled(store) == ["pandalm"]
     assert judgment_sets(store) == {"pandalm": 999}
     assert import_bundled(store) == []  # never again, also once someone imported their own sets
+
+
+def test_a_bundled_set_is_imported_when_asked_for_by_name(store, pandalm_dir) -> None:
+    from travelbot.analysis.judgments import import_bundled_set, import_judgments, judgment_sets, load_pandalm
+
+    items, _ = load_pandalm(pandalm_dir)
+    import_judgments(items[:5], "mine", "test", store)  # someone's own set first: the home is no longer fresh
+    assert not import_bundled_set("no-such-set", store)
+    assert import_bundled_set("pandalm", store) and judgment_sets(store) == {"mine": 5, "pandalm": 999}
+    assert not import_bundled_set("pandalm", store)  # once

@@ -26,6 +26,10 @@ def test_judges_and_metrics_on_an_imported_set(client, pandalm_dir) -> None:
     note, table, chart, rankings = client.predict("pandalm-ui", ["rougeL"], "gpt-3.5-turbo", 0,
                                                   api_name="/agreement")
     assert "Set **pandalm-ui**: 120 items" in note and "Fleiss' kappa" in note
+    # the metric scored against gpt-3.5-turbo's own reference answers says so, and on how many items
+    metric_n = next(row[2] for row in table["data"] if row[0] == "rougeL")
+    assert ("against the reference answer gpt-3.5-turbo wrote while judging" in note
+            and f"cover {metric_n} of 120 items" in note)
     names = [row[0] for row in table["data"]]
     assert names == ["gpt-3.5-turbo", "pandalm-7b", "rougeL", "longer response"]
     assert all("[" in row[3] for row in table["data"])  # every accuracy carries its interval

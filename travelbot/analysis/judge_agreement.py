@@ -60,6 +60,20 @@ class SetAgreement:
     rows: list[JudgeRow]
     rankings: dict[str, RankingAgreement] = field(default_factory=dict)  # row name -> its board vs people's
 
+    def metric_caveat(self) -> str:
+        """What the metric rows measure, when they are scored against a judge's reference answers ("" otherwise):
+        without it a metric beating the judges reads as the opposite of what it is."""
+        metrics = [row for row in self.rows if row.kind == "metric"]
+        judge = next((row.notes["reference"] for row in metrics if row.notes.get("reference") not in (None, "item")), None)
+        if judge is None:
+            return ""
+        counts = sorted({row.agreement.n for row in metrics})
+        n = str(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
+        return (f"The metric rows score each response against the reference answer {judge} wrote while judging: "
+                f"they measure closeness to that judge's own answer, not to a golden one, and cover {n} of "
+                f"{self.items} items (the others lack a reference or a text response), so they are not on the same "
+                "items as the judge rows.")
+
     def to_dict(self) -> dict[str, Any]:
         return {"set": self.set_name, "items": self.items, "humans": self.humans,
                 "rows": [row.to_dict() for row in self.rows],

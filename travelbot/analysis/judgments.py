@@ -226,11 +226,21 @@ def import_bundled(store: Store | None = None, assets_dir: Path | None = None) -
     store = store or get_store()
     if judgment_sets(store):
         return []
-    assets_dir = assets_dir or get_settings().assets_dir
-    imported = []
-    for name, (folder, _) in BUNDLED_SETS.items():
-        if (assets_dir / folder / "testset-v1.json").is_file():
-            items, _ = load_pandalm(assets_dir / folder)
-            import_judgments(items, name, f"bundled:{folder}", store)
-            imported.append(name)
-    return imported
+    return [name for name in BUNDLED_SETS if import_bundled_set(name, store, assets_dir)]
+
+
+def import_bundled_set(name: str, store: Store | None = None, assets_dir: Path | None = None) -> bool:
+    """Import the bundled set ``name`` unless the data home has it already (or it is not bundled, or its files
+    are missing); whether it was imported now."""
+    from travelbot.config import get_settings
+
+    store = store or get_store()
+    if name not in BUNDLED_SETS or name in judgment_sets(store):
+        return False
+    folder = BUNDLED_SETS[name][0]
+    path = (assets_dir or get_settings().assets_dir) / folder
+    if not (path / "testset-v1.json").is_file():
+        return False
+    items, _ = load_pandalm(path)
+    import_judgments(items, name, f"bundled:{folder}", store)
+    return True

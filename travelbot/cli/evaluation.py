@@ -230,6 +230,10 @@ def agreement(source: str, metrics: str, reference_from: str | None, margin: flo
                 f"{k} {fmt(e.to_dict())}" for k, e in figures["correlations"].items()))
         _echo_rankings(found.rankings)
         return
+    from travelbot.analysis.judgments import import_bundled_set
+
+    if import_bundled_set(source):  # a shipped set (PandaLM's) needs no import step
+        click.echo(f"Imported the bundled judgment set {source!r} into this data home.", err=True)
     result = set_agreement(source, metrics=[m.strip() for m in metrics.split(",") if m.strip()],
                            reference_from=reference_from, margin=margin, rounds=rounds, seed=seed)
     if as_json:
@@ -245,6 +249,8 @@ def agreement(source: str, metrics: str, reference_from: str | None, margin: flo
         a = row.agreement.to_dict()
         click.echo(f"{row.name:<22} {row.kind:<6} {a['n']:>5}  {fmt(a['accuracy']):<26} "
                    f"{fmt(a['accuracy_without_ties']):<26} {fmt(a['f1']):<26} {fmt(a['kappa']):<26}")
+    if caveat := result.metric_caveat():
+        click.echo(caveat)
     for row in result.rows:
         if orders := row.notes.get("orders"):
             click.echo(f"{row.name}, asked in both orders: position consistency {format.figure(orders['position_consistency'])}; "

@@ -170,6 +170,8 @@ def compute(source: str, metrics: list[str], reference_from: str, margin: float,
             f"Human ceiling: leave-one-out {estimate_of(ceiling['leave_one_out'])}, Fleiss' kappa "
             f"{estimate_of(ceiling['fleiss_kappa'])}, Krippendorff's alpha {estimate_of(ceiling['krippendorff_alpha'])}. "
             "95% intervals: Wilson for accuracies, BCa bootstrap over items for F1 and kappa.")
+    if caveat := result.metric_caveat():
+        note += f" {caveat}"
     if not result.rankings:
         from travelbot.analysis.judge_agreement import NO_RANKINGS
 
