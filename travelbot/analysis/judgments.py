@@ -221,8 +221,6 @@ BUNDLED_SETS = {
 
 def import_bundled(store: Store | None = None, assets_dir: Path | None = None) -> list[str]:
     """Import the bundled judgment sets into a data home that has no judgment set yet; returns their names."""
-    from travelbot.config import get_settings
-
     store = store or get_store()
     if judgment_sets(store):
         return []
