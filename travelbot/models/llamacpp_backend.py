@@ -410,8 +410,9 @@ class LlamaCppBackend:
         waiting = list(range(len(prompts)))[::-1]  # popped from the end: in order
         with self.lock:
             context = LlamaContext(self.model, slots * per_sequence, self.threads, self.threadpool, sequences=slots)
-        batch = BatchDecoder(context, slots, self.n_vocab)
+        batch = None
         try:
+            batch = BatchDecoder(context, slots, self.n_vocab)
             context.start(adapter)
             logits: dict[int, np.ndarray] = {}  # slot -> the logits its next token is chosen from
             held: dict[int, int] = {}  # slot -> conversation
@@ -463,7 +464,8 @@ class LlamaCppBackend:
                     cost[index] += share
         finally:
             with self.lock:
-                batch.close()
+                if batch is not None:
+                    batch.close()
                 context.close()
         results = []
         for tokens, stat, seconds in zip(answers, stats, cost, strict=True):

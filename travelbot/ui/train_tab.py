@@ -45,7 +45,7 @@ def has_gpu() -> bool:
 
 def start_choices() -> list[tuple[str, str]]:
     """Where a run can start: the preset's default, any trainable base, or a variant's adapter (``--from``)."""
-    choices = [("default (the preset's base; dpo/rlhf: the raft variant)", DEFAULT_START)]
+    choices = [("preset's default", DEFAULT_START)]
     try:
         registry = get_registry()
         bases = {name: b for name, b in registry.bases().items() if b.local}
@@ -342,7 +342,8 @@ def build(app: gr.Blocks) -> gr.Timer:
     with admin_section(app, "Training"):
         with gr.Row():
             method = gr.Dropdown(list(METHODS), value="qlora", label="Method")
-            start = gr.Dropdown(start_choices(), value=DEFAULT_START, label="Start from", allow_custom_value=True)
+            start = gr.Dropdown(start_choices(), value=DEFAULT_START, label="Start from", allow_custom_value=True,
+                                info="default: the preset's base; dpo and rlhf start from the raft variant")
             dataset = gr.Dropdown(dataset_choices(), value=NEWEST, label="Dataset", allow_custom_value=True)
             preset = gr.Dropdown(presets, value=preset_default, label="Preset")
             name = gr.Textbox("", label="Run name", placeholder="automatic: method-date-time")
